@@ -1,0 +1,67 @@
+"""Every setting promptmill reads, in one place.
+
+Settings come from ``PROMPTMILL_*`` environment variables (a few fall back to the
+variables the vendors' own SDKs read, such as ``ANTHROPIC_API_KEY``), and the CLI
+overrides some of them. Nothing else in the package reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendName = Literal["local", "anthropic", "openai"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMPTMILL_", extra="ignore")
+
+    home: Path = Field(default=Path("~/.promptmill"), description="State folder (database, models).")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite under PROMPTMILL_HOME."
+    )
+
+    backend: BackendName = "local"
+    request_timeout: float = Field(
+        default=120.0, gt=0, description="Deadline in seconds for one API request, retries included."
+    )
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+    local_model: str | None = Field(
+        default=None,
+        description="Path to a GGUF chat model, or an embedded model name ('qwen2.5-coder-0.5b', "
+        "'smollm2-135m'); default: the embedded Qwen2.5-Coder-0.5B-Instruct.",
+    )
+    local_threads: int | None = Field(default=None, ge=1)
+    local_context: int = Field(default=4096, ge=512)
+
+    anthropic_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMPTMILL_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+    )
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("PROMPTMILL_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+
+    rate_limit_per_minute: int = Field(
+        default=0, ge=0, description="Requests per minute per key; 0 turns the limit off."
+    )
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+
+    @property
+    def home_path(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home_path / 'promptmill.db'}"

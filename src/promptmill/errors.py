@@ -1,0 +1,101 @@
+"""The error hierarchy shared by the engine, the backends, the HTTP layer and the client.
+
+Each class mirrors one error type of the Anthropic API, so the HTTP layer can turn any
+of them into ``{"type": "error", "error": {"type": ..., "message": ...}}`` with the
+right status, and the Python client can raise the same classes from a response.
+Callers catch at the level they care about: ``PromptmillError`` for everything,
+``OverloadedError`` for upstream overload only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PromptmillError(Exception):
+    """Base of every error promptmill reports; ``error_type`` and ``status`` are the wire values."""
+
+    error_type: ClassVar[str] = "api_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_body(self) -> dict[str, object]:
+        """The API's error body for this error."""
+        return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
+
+
+class InvalidRequestError(PromptmillError):
+    error_type = "invalid_request_error"
+    status = 400
+
+
+class AuthenticationError(PromptmillError):
+    error_type = "authentication_error"
+    status = 401
+
+
+class PermissionDeniedError(PromptmillError):
+    error_type = "permission_error"
+    status = 403
+
+
+class NotFoundError(PromptmillError):
+    error_type = "not_found_error"
+    status = 404
+
+
+class RequestTooLargeError(PromptmillError):
+    error_type = "request_too_large"
+    status = 413
+
+
+class RateLimitError(PromptmillError):
+    """Too many requests; ``retry_after`` (seconds) becomes the ``retry-after`` header."""
+
+    error_type = "rate_limit_error"
+    status = 429
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class APIError(PromptmillError):
+    error_type = "api_error"
+    status = 500
+
+
+class OverloadedError(PromptmillError):
+    error_type = "overloaded_error"
+    status = 529
+
+
+ERROR_CLASSES: dict[str, type[PromptmillError]] = {
+    cls.error_type: cls
+    for cls in (
+        InvalidRequestError,
+        AuthenticationError,
+        PermissionDeniedError,
+        NotFoundError,
+        RequestTooLargeError,
+        RateLimitError,
+        APIError,
+        OverloadedError,
+    )
+}
+
+
+def error_from_body(status: int, body: object) -> PromptmillError:
+    """Rebuild the typed error from an API error response (used by the client)."""
+    message = f"HTTP {status}"
+    error_type = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error_type = body["error"].get("type")
+        message = str(body["error"].get("message", message))
+    cls = ERROR_CLASSES.get(str(error_type)) if error_type else None
+    if cls is None:
+        cls = next((c for c in ERROR_CLASSES.values() if c.status == status), APIError)
+    return cls(message)
