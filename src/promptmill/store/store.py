@@ -1,0 +1,425 @@
+"""``Store``: API keys, workspaces and call records, behind one small class.
+
+This is the only module that issues SQL. It is safe to share one ``Store`` between
+many worker threads: it holds one SQLAlchemy engine (a connection pool) and opens a
+short session per method call, so no ORM object ever leaves it.
+
+On SQLite, write transactions start with ``BEGIN IMMEDIATE``: they take the write lock
+up front and wait for it (busy timeout) instead of failing with "database is locked"
+when a read-then-write transaction loses a race with another writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Self
+
+from sqlalchemy import Engine, case, create_engine, event, func, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from promptmill.errors import InvalidRequestError, NotFoundError
+from promptmill.store.migrate import upgrade_to_head
+from promptmill.store.models import ApiKey, Call, Workspace, utcnow
+from promptmill.store.records import (
+    ApiKeyInfo,
+    CallRecord,
+    StoredCall,
+    UsageEntry,
+    WorkspaceUsage,
+)
+
+SECRET_PREFIX = "sk-pm-"
+"""Every secret starts with this, so leaked keys are recognisable (and greppable)."""
+
+PREFIX_LENGTH = 12
+"""How many leading characters of a secret are kept for display (``sk-pm-`` + 6)."""
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite connection waits for another writer before giving up."""
+
+MAX_RECENT_CALLS = 1000
+
+
+def hash_secret(secret: str) -> str:
+    """The SHA-256 hex digest under which a secret is stored and looked up.
+
+    A fast, unsalted hash is the right tool here, unlike for passwords: our secrets are
+    256 bits from ``secrets.token_urlsafe(32)``, so there is no dictionary to try and no
+    brute force that a slow hash would meaningfully slow down, and a deterministic hash
+    lets ``authenticate`` find the key with one indexed lookup per request instead of
+    running a deliberately slow KDF against every stored key.
+    """
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _new_id(prefix: str) -> str:
+    """A random id such as ``key_3f9c...``: hex only, so it copies with one double-click."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class Store:
+    """Keys, workspaces and call records in one SQL database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine whose schema is already at head; most callers want ``open``."""
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
+        # An in-memory SQLite database lives in one connection that every thread shares;
+        # two transactions on it at once would collide, so they take turns.
+        self._one_at_a_time: AbstractContextManager[object] = (
+            threading.RLock() if isinstance(engine.pool, StaticPool) else nullcontext()
+        )
+
+    @classmethod
+    def open(cls, url: str) -> Self:
+        """Connect to ``url`` and migrate its schema to head.
+
+        For a SQLite file, the parent folder is created first. ``postgresql://`` URLs
+        without a driver use psycopg 3 (the driver promptmill depends on).
+        """
+        engine = _create_engine(make_url(url))
+        try:
+            upgrade_to_head(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with self._one_at_a_time, self._read() as session:
+            yield session
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A session in a write transaction, committed when the block ends without error."""
+        with self._one_at_a_time, self._write.begin() as session:
+            yield session
+
+    # --- keys ---------------------------------------------------------------
+
+    def create_key(
+        self, workspace: str = "default", name: str | None = None
+    ) -> tuple[ApiKeyInfo, str]:
+        """Make a new key in ``workspace`` (created if new); return it and its secret.
+
+        The secret is returned only here: the database keeps its hash and a short
+        display prefix, so a lost secret cannot be recovered, only replaced.
+        """
+        workspace = _check_workspace_name(workspace)
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        with self._writing() as session:
+            ws = _get_or_create_workspace(session, workspace)
+            key = ApiKey(
+                id=_new_id("key"),
+                workspace_id=ws.id,
+                name=name,
+                prefix=secret[:PREFIX_LENGTH],
+                secret_hash=hash_secret(secret),
+                created_at=utcnow(),
+                revoked_at=None,
+            )
+            session.add(key)
+            session.flush()
+            return _key_info(key, ws.name), secret
+
+    def list_keys(self, workspace: str | None = None) -> list[ApiKeyInfo]:
+        """Every key (revoked ones included), oldest first, optionally of one workspace."""
+        query = select(ApiKey, Workspace.name).join(Workspace, ApiKey.workspace_id == Workspace.id)
+        if workspace is not None:
+            query = query.where(Workspace.name == workspace)
+        query = query.order_by(ApiKey.created_at, ApiKey.id)
+        with self._reading() as session:
+            return [_key_info(key, ws_name) for key, ws_name in session.execute(query)]
+
+    def revoke_key(self, key_id: str) -> ApiKeyInfo:
+        """Revoke a key; it stops authenticating immediately. Revoking twice is harmless.
+
+        Raises ``NotFoundError`` when no key has this id.
+        """
+        with self._writing() as session:
+            row = session.execute(
+                select(ApiKey, Workspace.name)
+                .join(Workspace, ApiKey.workspace_id == Workspace.id)
+                .where(ApiKey.id == key_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"no API key with id {key_id!r}")
+            key, ws_name = row
+            if key.revoked_at is None:
+                key.revoked_at = utcnow()
+            return _key_info(key, ws_name)
+
+    def authenticate(self, secret: str) -> ApiKeyInfo | None:
+        """The live key this secret belongs to, or ``None`` if unknown or revoked.
+
+        Reads the database on every call (no cache), so a revocation takes effect on
+        the next request. The final comparison is constant-time.
+        """
+        digest = hash_secret(secret)
+        with self._reading() as session:
+            row = session.execute(
+                select(ApiKey, Workspace.name)
+                .join(Workspace, ApiKey.workspace_id == Workspace.id)
+                .where(ApiKey.secret_hash == digest)
+            ).first()
+        if row is None:
+            return None
+        key, ws_name = row
+        if not hmac.compare_digest(key.secret_hash, digest) or key.revoked_at is not None:
+            return None
+        return _key_info(key, ws_name)
+
+    # --- calls --------------------------------------------------------------
+
+    def record_call(self, record: CallRecord) -> str:
+        """Store one call and return its id. The workspace is created if new."""
+        usage = [_usage_dict(entry) for entry in record.usage]
+        with self._writing() as session:
+            ws = _get_or_create_workspace(session, _check_workspace_name(record.workspace))
+            call = Call(
+                id=record.id or _new_id("call"),
+                key_id=record.key_id,
+                workspace_id=ws.id,
+                endpoint=record.endpoint,
+                target_model=record.target_model,
+                backend=record.backend,
+                model=record.model,
+                input_tokens=sum(u["input_tokens"] for u in usage),
+                output_tokens=sum(u["output_tokens"] for u in usage),
+                usage=usage,
+                latency_ms=float(record.latency_ms),
+                status=record.status,
+                error_type=record.error_type,
+                request=dict(record.request),
+                response=dict(record.response) if record.response is not None else None,
+                created_at=utcnow(),
+            )
+            session.add(call)
+            session.flush()
+            return call.id
+
+    def usage_totals(self, workspace: str | None = None) -> list[WorkspaceUsage]:
+        """Per-workspace totals, sorted by workspace name.
+
+        Workspaces without calls are included (with zeros); an unknown ``workspace``
+        gives an empty list.
+        """
+        is_error = case((Call.status >= 400, 1), else_=0)
+        totals = (
+            select(
+                Workspace.id,
+                Workspace.name,
+                func.count(Call.seq),
+                func.coalesce(func.sum(is_error), 0),
+                func.coalesce(func.sum(Call.input_tokens), 0),
+                func.coalesce(func.sum(Call.output_tokens), 0),
+                func.avg(Call.latency_ms),
+            )
+            .outerjoin(Call, Call.workspace_id == Workspace.id)
+            .group_by(Workspace.id, Workspace.name)
+            .order_by(Workspace.name)
+        )
+        endpoints = select(Call.workspace_id, Call.endpoint, func.count()).group_by(
+            Call.workspace_id, Call.endpoint
+        )
+        if workspace is not None:
+            totals = totals.where(Workspace.name == workspace)
+            endpoints = endpoints.join(Workspace, Call.workspace_id == Workspace.id).where(
+                Workspace.name == workspace
+            )
+        result: list[WorkspaceUsage] = []
+        with self._reading() as session:
+            by_endpoint: dict[str, dict[str, int]] = defaultdict(dict)
+            for ws_id, endpoint, count in session.execute(endpoints):
+                by_endpoint[ws_id][endpoint] = count
+            for ws_id, name, calls, errors, tokens_in, tokens_out, mean in session.execute(totals):
+                result.append(
+                    WorkspaceUsage(
+                        workspace=name,
+                        calls=calls,
+                        errors=int(errors),
+                        input_tokens=int(tokens_in),
+                        output_tokens=int(tokens_out),
+                        mean_latency_ms=float(mean) if mean is not None else None,
+                        p50_latency_ms=_median_latency(session, ws_id, calls),
+                        by_endpoint=dict(sorted(by_endpoint[ws_id].items())),
+                    )
+                )
+        return result
+
+    def recent_calls(self, workspace: str, limit: int = 50) -> list[StoredCall]:
+        """The workspace's latest calls, newest first, with their request and response."""
+        if not 1 <= limit <= MAX_RECENT_CALLS:
+            raise InvalidRequestError(f"limit: expected 1 to {MAX_RECENT_CALLS}, got {limit}")
+        query = (
+            select(Call, Workspace.name)
+            .join(Workspace, Call.workspace_id == Workspace.id)
+            .where(Workspace.name == workspace)
+            .order_by(Call.created_at.desc(), Call.seq.desc())
+            .limit(limit)
+        )
+        with self._reading() as session:
+            return [_stored_call(call, name) for call, name in session.execute(query)]
+
+    def get_call(self, workspace: str, call_id: str) -> StoredCall | None:
+        """One call by id, or ``None`` if it does not exist *in this workspace*."""
+        query = (
+            select(Call, Workspace.name)
+            .join(Workspace, Call.workspace_id == Workspace.id)
+            .where(Workspace.name == workspace, Call.id == call_id)
+        )
+        with self._reading() as session:
+            row = session.execute(query).first()
+        return _stored_call(*row) if row is not None else None
+
+
+def _create_engine(url: URL) -> Engine:
+    """An engine for ``url``; for SQLite, with WAL, foreign keys and a busy timeout."""
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
+    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    if in_memory:
+        # One shared connection, or every pooled connection would see its own empty database.
+        options["poolclass"] = StaticPool
+        options["connect_args"]["check_same_thread"] = False
+    elif not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **options)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Pragmas on every new connection, and transactions SQLAlchemy begins itself.
+
+    pysqlite's own transaction handling defers ``BEGIN`` until the first write and
+    commits before DDL; turning it off and emitting ``BEGIN`` from SQLAlchemy (the
+    documented recipe) gives real transactions, transactional DDL for migrations, and
+    the choice of ``BEGIN IMMEDIATE`` for writes.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _check_workspace_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidRequestError(f"workspace: expected 1 to 200 characters, got {name!r}")
+    return name
+
+
+def _get_or_create_workspace(session: Session, name: str) -> Workspace:
+    """The workspace called ``name``, created on first use.
+
+    Two transactions may create the same new workspace at once (on PostgreSQL, where
+    writers do not serialize): the insert runs in a savepoint and, if it loses the race
+    on the unique name, the winner's row is read instead.
+    """
+    found = session.scalars(select(Workspace).where(Workspace.name == name)).first()
+    if found is not None:
+        return found
+    workspace = Workspace(id=_new_id("wrkspc"), name=name, created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(workspace)
+    except IntegrityError:
+        return session.scalars(select(Workspace).where(Workspace.name == name)).one()
+    return workspace
+
+
+def _median_latency(session: Session, workspace_id: str, calls: int) -> float | None:
+    """The median latency, read as the middle one or two rows (no SQL percentile needed)."""
+    if calls == 0:
+        return None
+    middle = session.scalars(
+        select(Call.latency_ms)
+        .where(Call.workspace_id == workspace_id)
+        .order_by(Call.latency_ms)
+        .offset((calls - 1) // 2)
+        .limit(1 if calls % 2 else 2)
+    ).all()
+    return sum(middle) / len(middle)
+
+
+def _usage_dict(entry: UsageEntry) -> dict[str, int]:
+    if isinstance(entry, Mapping):
+        return {
+            "input_tokens": int(entry["input_tokens"]),
+            "output_tokens": int(entry["output_tokens"]),
+        }
+    return {"input_tokens": int(entry.input_tokens), "output_tokens": int(entry.output_tokens)}
+
+
+def _key_info(key: ApiKey, workspace: str) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=key.id,
+        workspace=workspace,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def _stored_call(call: Call, workspace: str) -> StoredCall:
+    return StoredCall(
+        id=call.id,
+        key_id=call.key_id,
+        workspace=workspace,
+        endpoint=call.endpoint,
+        target_model=call.target_model,
+        backend=call.backend,
+        model=call.model,
+        usage=list(call.usage),
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens,
+        latency_ms=call.latency_ms,
+        status=call.status,
+        error_type=call.error_type,
+        request=dict(call.request),
+        response=dict(call.response) if call.response is not None else None,
+        created_at=call.created_at,
+    )

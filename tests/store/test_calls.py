@@ -1,0 +1,185 @@
+"""Call records: what is kept, the usage totals, and the per-workspace history."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptmill.engine.types import Usage
+from promptmill.errors import InvalidRequestError
+from promptmill.store import CallRecord, Store
+
+
+def _call(workspace: str = "default", **overrides: object) -> CallRecord:
+    fields: dict[str, object] = {
+        "key_id": None,
+        "workspace": workspace,
+        "endpoint": "generate_prompt",
+        "target_model": "claude-sonnet-4-5",
+        "backend": "openai",
+        "model": "gpt-4o-mini",
+        "usage": [{"input_tokens": 10, "output_tokens": 20}],
+        "latency_ms": 100.0,
+        "status": 200,
+        "error_type": None,
+        "request": {"task": "a chef"},
+        "response": {"messages": [], "system": "", "usage": []},
+    }
+    fields.update(overrides)
+    return CallRecord(**fields)
+
+
+def test_recorded_call_reads_back_with_every_field(store: Store) -> None:
+    key, _ = store.create_key(workspace="w")
+    request = {"task": "a chef", "target_model": "x", "nested": {"list": [1, "two", None]}}
+    response = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}
+    call_id = store.record_call(
+        _call(
+            "w",
+            key_id=key.id,
+            endpoint="improve_prompt",
+            usage=[
+                {"input_tokens": 5, "output_tokens": 7},
+                {"input_tokens": 1, "output_tokens": 2},
+            ],
+            latency_ms=123.5,
+            request=request,
+            response=response,
+        )
+    )
+    stored = store.get_call("w", call_id)
+    assert stored is not None
+    assert (stored.id, stored.key_id, stored.workspace) == (call_id, key.id, "w")
+    assert (stored.endpoint, stored.target_model) == ("improve_prompt", "claude-sonnet-4-5")
+    assert (stored.backend, stored.model) == ("openai", "gpt-4o-mini")
+    assert stored.usage == [
+        {"input_tokens": 5, "output_tokens": 7},
+        {"input_tokens": 1, "output_tokens": 2},
+    ]
+    assert (stored.input_tokens, stored.output_tokens) == (6, 9)
+    assert (stored.latency_ms, stored.status, stored.error_type) == (123.5, 200, None)
+    assert stored.request == request
+    assert stored.response == response
+    assert stored.created_at.tzinfo is not None
+
+
+def test_failed_call_keeps_its_error_type_and_no_response(store: Store) -> None:
+    call_id = store.record_call(
+        _call(status=529, error_type="overloaded_error", usage=[], response=None)
+    )
+    stored = store.get_call("default", call_id)
+    assert stored is not None
+    assert (stored.status, stored.error_type, stored.response) == (529, "overloaded_error", None)
+    assert (stored.input_tokens, stored.output_tokens, stored.usage) == (0, 0, [])
+
+
+def test_usage_given_as_engine_usage_objects_is_accepted(store: Store) -> None:
+    call_id = store.record_call(_call(usage=[Usage(input_tokens=3, output_tokens=4)]))
+    stored = store.get_call("default", call_id)
+    assert stored is not None and stored.usage == [{"input_tokens": 3, "output_tokens": 4}]
+
+
+def test_a_given_call_id_is_kept(store: Store) -> None:
+    assert store.record_call(_call(id="req_0123abc")) == "req_0123abc"
+    assert store.get_call("default", "req_0123abc") is not None
+
+
+def test_recording_a_call_creates_its_workspace(store: Store) -> None:
+    store.record_call(_call("fresh"))
+    assert [u.workspace for u in store.usage_totals()] == ["fresh"]
+
+
+def test_usage_totals_add_up_calls_errors_and_tokens(store: Store) -> None:
+    store.record_call(_call(usage=[{"input_tokens": 10, "output_tokens": 20}]))
+    store.record_call(
+        _call(
+            endpoint="templatize_prompt",
+            usage=[
+                {"input_tokens": 1, "output_tokens": 2},
+                {"input_tokens": 3, "output_tokens": 4},
+            ],
+        )
+    )
+    store.record_call(_call(status=400, error_type="invalid_request_error", usage=[]))
+    store.record_call(_call(status=529, error_type="overloaded_error", usage=[]))
+    [totals] = store.usage_totals()
+    assert totals.workspace == "default"
+    assert (totals.calls, totals.errors) == (4, 2)
+    assert (totals.input_tokens, totals.output_tokens) == (14, 26)
+    assert totals.by_endpoint == {"generate_prompt": 3, "templatize_prompt": 1}
+
+
+def test_usage_totals_give_mean_and_median_latency(store: Store) -> None:
+    for latency in (10.0, 20.0, 30.0, 1000.0):
+        store.record_call(_call(latency_ms=latency))
+    [totals] = store.usage_totals()
+    assert totals.mean_latency_ms == pytest.approx(265.0)
+    assert totals.p50_latency_ms == pytest.approx(25.0)
+    store.record_call(_call(latency_ms=5.0))
+    [totals] = store.usage_totals()
+    assert totals.p50_latency_ms == pytest.approx(20.0)
+
+
+def test_usage_totals_are_kept_apart_per_workspace(store: Store) -> None:
+    store.record_call(_call("a", usage=[{"input_tokens": 1, "output_tokens": 1}]))
+    store.record_call(_call("b", usage=[{"input_tokens": 5, "output_tokens": 6}]))
+    store.record_call(_call("b", usage=[{"input_tokens": 5, "output_tokens": 6}]))
+    totals = {u.workspace: u for u in store.usage_totals()}
+    assert (totals["a"].calls, totals["a"].input_tokens) == (1, 1)
+    assert (totals["b"].calls, totals["b"].input_tokens, totals["b"].output_tokens) == (2, 10, 12)
+    assert [u.workspace for u in store.usage_totals(workspace="b")] == ["b"]
+
+
+def test_workspace_without_calls_has_zero_totals_and_no_latency(store: Store) -> None:
+    store.create_key(workspace="idle")
+    [totals] = store.usage_totals()
+    assert (totals.workspace, totals.calls, totals.errors, totals.input_tokens) == ("idle", 0, 0, 0)
+    assert totals.mean_latency_ms is None and totals.p50_latency_ms is None
+    assert totals.by_endpoint == {}
+
+
+def test_usage_totals_of_an_unknown_workspace_are_empty(store: Store) -> None:
+    store.record_call(_call("a"))
+    assert store.usage_totals(workspace="nope") == []
+
+
+def test_recent_calls_come_newest_first(store: Store) -> None:
+    ids = [store.record_call(_call(request={"n": n})) for n in range(5)]
+    assert [c.id for c in store.recent_calls("default")] == ids[::-1]
+
+
+def test_recent_calls_stop_at_the_limit(store: Store) -> None:
+    ids = [store.record_call(_call()) for _ in range(5)]
+    assert [c.id for c in store.recent_calls("default", limit=2)] == ids[:-3:-1]
+
+
+def test_recent_calls_show_only_the_asked_workspace(store: Store) -> None:
+    mine = store.record_call(_call("mine"))
+    store.record_call(_call("theirs"))
+    assert [c.id for c in store.recent_calls("mine")] == [mine]
+    assert store.recent_calls("nobody") == []
+
+
+def test_recent_calls_refuse_a_limit_out_of_range(store: Store) -> None:
+    with pytest.raises(InvalidRequestError, match="limit"):
+        store.recent_calls("default", limit=0)
+
+
+def test_get_call_does_not_reach_into_another_workspace(store: Store) -> None:
+    theirs = store.record_call(_call("theirs"))
+    assert store.get_call("mine", theirs) is None
+    assert store.get_call("theirs", theirs) is not None
+
+
+def test_get_call_of_an_unknown_id_is_none(store: Store) -> None:
+    assert store.get_call("default", "call_missing") is None
+
+
+def test_stored_call_to_dict_is_json_ready(store: Store) -> None:
+    import json
+
+    call_id = store.record_call(_call())
+    stored = store.get_call("default", call_id)
+    assert stored is not None
+    as_json = json.loads(json.dumps(stored.to_dict()))
+    assert as_json["id"] == call_id
+    assert as_json["created_at"] == stored.created_at.isoformat()
