@@ -1,0 +1,190 @@
+"""The Anthropic backend: Claude through the official ``anthropic`` SDK.
+
+A JSON schema is enforced the way Anthropic recommends for structured output:
+one tool whose ``input_schema`` is the schema, and ``tool_choice`` forcing the
+model to call it; the tool call's ``input`` is the answer. Tool input schemas
+must be objects, so any other schema is wrapped in ``{"value": ...}`` and
+unwrapped on the way back.
+
+``request.temperature`` is not sent: the API version this SDK speaks
+(``anthropic-version: 2026-10-21``) refuses every sampling parameter with a 400.
+
+The SDK's own retries are off; ``faults.call_with_retries`` retries instead, so
+the request's deadline bounds every attempt and every wait.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+
+from promptmill.backends.base import ChatReply, ChatRequest
+from promptmill.backends.faults import (
+    Fault,
+    call_with_retries,
+    connection_fault,
+    parse_retry_after,
+    status_fault,
+    timeout_fault,
+    upstream_message,
+)
+from promptmill.errors import APIError
+
+if TYPE_CHECKING:
+    from promptmill.config import Settings
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+KEY_SETTING = "PROMPTMILL_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY)"
+TOOL_NAME = "record_answer"
+TOOL_DESCRIPTION = (
+    "Record your complete answer. Call this tool exactly once, with the whole answer as "
+    "its input, following the input schema exactly."
+)
+_WRAPPED_KEY = "value"
+
+
+class AnthropicBackend:
+    """Chats with an Anthropic model; raises only ``promptmill.errors`` types."""
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url or DEFAULT_BASE_URL
+        self.max_retries = max_retries
+        self._backoff = backoff
+        self._sleep = sleep
+        self._client = anthropic.Anthropic(api_key=api_key, base_url=self.base_url, max_retries=0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnthropicBackend:
+        if not settings.anthropic_api_key:
+            raise APIError(
+                "the anthropic backend needs an API key: set PROMPTMILL_ANTHROPIC_API_KEY "
+                "(or ANTHROPIC_API_KEY)"
+            )
+        return cls(
+            api_key=settings.anthropic_api_key,
+            model=settings.anthropic_model,
+            base_url=settings.anthropic_base_url,
+            max_retries=settings.max_retries,
+        )
+
+    def chat(self, request: ChatRequest) -> ChatReply:
+        params, wrapped = self._params(request)
+
+        def attempt(seconds: float) -> anthropic.types.Message:
+            reply: anthropic.types.Message = self._client.messages.create(**params, timeout=seconds)
+            return reply
+
+        message = call_with_retries(
+            attempt,
+            self._classify,
+            timeout=request.timeout,
+            max_retries=self.max_retries,
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
+        return self._reply(message, request.json_schema is not None, wrapped)
+
+    def _params(self, request: ChatRequest) -> tuple[dict[str, Any], bool]:
+        """The Messages API arguments for ``request``, and whether the schema was wrapped."""
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": turn.role, "content": turn.text} for turn in request.turns],
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        wrapped = False
+        if request.json_schema is not None:
+            schema = request.json_schema
+            if schema.get("type") != "object":
+                schema = _wrap(schema)
+                wrapped = True
+            params["tools"] = [
+                {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": schema}
+            ]
+            params["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        return params, wrapped
+
+    def _reply(
+        self, message: anthropic.types.Message, constrained: bool, wrapped: bool
+    ) -> ChatReply:
+        usage = message.usage
+        tool_input = next(
+            (
+                block.input
+                for block in message.content
+                if block.type == "tool_use" and block.name == TOOL_NAME
+            ),
+            None,
+        )
+        if constrained and tool_input is not None:
+            value: Any = tool_input
+            if wrapped and isinstance(tool_input, dict) and _WRAPPED_KEY in tool_input:
+                value = tool_input[_WRAPPED_KEY]
+            return ChatReply(
+                text=json.dumps(value, ensure_ascii=False),
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                # A tool call cut off by max_tokens may be incomplete.
+                schema_enforced=message.stop_reason != "max_tokens",
+            )
+        text = "".join(block.text for block in message.content if block.type == "text")
+        return ChatReply(
+            text=text, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
+        )
+
+    def _classify(self, exc: Exception, seconds: float) -> Fault:
+        if isinstance(exc, anthropic.APITimeoutError):
+            return timeout_fault(self.name, seconds)
+        if isinstance(exc, anthropic.APIConnectionError):
+            return connection_fault(self.name, self.base_url, exc)
+        if isinstance(exc, anthropic.APIStatusError):
+            body = exc.body
+            overloaded = isinstance(body, dict) and (
+                (body.get("error") or {}).get("type") == "overloaded_error"
+            )
+            return status_fault(
+                self.name,
+                exc.status_code,
+                upstream_message(body, str(exc)),
+                retry_after=parse_retry_after(exc.response.headers),
+                key_setting=KEY_SETTING,
+                overloaded=overloaded,
+            )
+        return Fault(
+            APIError(f"the {self.name} backend failed: {type(exc).__name__}: {exc}"),
+            retryable=False,
+        )
+
+
+def _wrap(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema holding ``schema`` under one required key, for tool input.
+
+    Definitions stay at the root so that ``#/$defs/...`` references still resolve.
+    """
+    definitions = ("$defs", "definitions")
+    wrapper: dict[str, Any] = {
+        "type": "object",
+        "properties": {_WRAPPED_KEY: {k: v for k, v in schema.items() if k not in definitions}},
+        "required": [_WRAPPED_KEY],
+    }
+    wrapper.update({k: schema[k] for k in definitions if k in schema})
+    return wrapper

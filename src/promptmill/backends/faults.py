@@ -1,0 +1,192 @@
+"""Retries, deadlines and fault mapping shared by the remote backends.
+
+The vendors' SDKs retry on their own, but their budget is a count of attempts, not
+the seconds left in the caller's request: a 529 storm could keep a request alive
+long past its deadline. So the remote backends turn SDK retries off and call
+``call_with_retries``, which guarantees two bounds at once: at most
+``max_retries`` retries, and no attempt, wait or sleep past the deadline. Each
+attempt gets the remaining seconds as its own timeout, and a ``retry-after`` that
+would outlast the deadline ends the retries at once with the mapped error (its
+``retry_after`` kept, so our caller can pass the hint on).
+
+Each backend classifies its SDK's exceptions into a ``Fault``: the
+``promptmill.errors`` instance to raise and whether the fault is worth retrying.
+Nothing from an SDK escapes this module's loop.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from promptmill.errors import APIError, OverloadedError, PromptmillError, RateLimitError
+
+T = TypeVar("T")
+
+# Statuses worth another attempt: timeouts, conflicts, rate limits, server faults, overload.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+_MAX_BACKOFF = 8.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What a failed attempt means: the error to report, and whether to try again."""
+
+    error: PromptmillError
+    retryable: bool
+    retry_after: float | None = None
+
+
+Classifier = Callable[[Exception, float], Fault]
+"""Maps an exception raised by one attempt (and that attempt's timeout) to a Fault."""
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, float(when.timestamp()) - time.time())
+
+
+def backoff_delay(retry_index: int, base: float) -> float:
+    """Exponential backoff with jitter: about ``base * 2**retry_index``, capped at 8 s."""
+    delay = min(_MAX_BACKOFF, base * 2.0**retry_index)
+    return delay * (0.75 + 0.5 * random.random())
+
+
+def call_with_retries(
+    attempt: Callable[[float], T],
+    classify: Classifier,
+    *,
+    timeout: float,
+    max_retries: int,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Run ``attempt(seconds_left)`` until it succeeds, within both the retry and time budgets.
+
+    ``attempt`` receives the seconds left before the deadline and must not block
+    longer (pass it to the SDK as the per-call timeout). Raises only
+    ``PromptmillError``.
+    """
+    deadline = clock() + timeout
+    retries = 0
+    while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise APIError(f"backend call did not finish within the {timeout:.1f}s deadline")
+        try:
+            return attempt(remaining)
+        except PromptmillError:
+            raise
+        except Exception as exc:
+            fault = classify(exc, remaining)
+            if not fault.retryable or retries >= max_retries:
+                raise fault.error from exc
+            delay = (
+                fault.retry_after
+                if fault.retry_after is not None
+                else backoff_delay(retries, backoff)
+            )
+            if clock() + delay >= deadline:
+                raise fault.error from exc
+        sleep(delay)
+        retries += 1
+
+
+def upstream_message(body: object, fallback: str) -> str:
+    """The human message inside a vendor error body (Anthropic's or OpenAI's shape)."""
+    if isinstance(body, Mapping):
+        inner = body.get("error")
+        if isinstance(inner, Mapping) and inner.get("message"):
+            return str(inner["message"])
+        if body.get("message"):
+            return str(body["message"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()
+    return fallback
+
+
+def status_fault(
+    backend: str,
+    status: int,
+    message: str,
+    *,
+    retry_after: float | None,
+    key_setting: str,
+    overloaded: bool = False,
+) -> Fault:
+    """Map an upstream HTTP error to promptmill's error and retry decision.
+
+    ``overloaded`` marks vendor-specific overload signals (Anthropic's
+    ``overloaded_error`` type) beyond the 529/503 statuses.
+    """
+    where = f"the {backend} backend"
+    if status in (401, 403):
+        return Fault(
+            APIError(
+                f"{where} rejected promptmill's credentials (HTTP {status}: {message}). "
+                f"This is the server's own backend key, not the caller's API key: "
+                f"check {key_setting}."
+            ),
+            retryable=False,
+        )
+    if status == 429:
+        return Fault(
+            RateLimitError(f"{where} is rate limiting promptmill: {message}", retry_after),
+            retryable=True,
+            retry_after=retry_after,
+        )
+    if overloaded or status in (503, 529):
+        return Fault(
+            OverloadedError(f"{where} is overloaded (HTTP {status}): {message}"),
+            retryable=True,
+            retry_after=retry_after,
+        )
+    return Fault(
+        APIError(f"{where} returned HTTP {status}: {message}"),
+        retryable=status in RETRYABLE_STATUSES,
+        retry_after=retry_after,
+    )
+
+
+def timeout_fault(backend: str, seconds: float) -> Fault:
+    """A call that ran out of time; not retried, since the deadline is spent."""
+    return Fault(
+        APIError(
+            f"backend timed out after {seconds:.1f}s waiting for the {backend} backend "
+            f"(the request's deadline; raise PROMPTMILL_REQUEST_TIMEOUT for slow models)"
+        ),
+        retryable=False,
+    )
+
+
+def connection_fault(backend: str, base_url: str, cause: BaseException) -> Fault:
+    """No connection to the backend; retried, since servers restart."""
+    detail = str(cause.__cause__ or cause) or type(cause).__name__
+    return Fault(
+        APIError(f"could not connect to the {backend} backend at {base_url}: {detail}"),
+        retryable=True,
+    )

@@ -1,0 +1,279 @@
+"""The OpenAI backend: OpenAI, or any OpenAI-compatible server, through the ``openai`` SDK.
+
+Besides api.openai.com this drives the servers people self-host (Ollama, vLLM,
+llama.cpp's server, LM Studio) by setting ``PROMPTMILL_OPENAI_BASE_URL``; those
+need no real key, so a dummy one is sent.
+
+A JSON schema is requested with ``response_format`` ``json_schema``. Many
+compatible servers reject that with a 400 (or 422), so the backend steps down to
+``json_object`` and then to plain text, spelling the schema out in the system
+message, and remembers the first mode the server accepted for the rest of its
+life. ``schema_enforced`` is true only when the server accepted a strict
+``json_schema``.
+
+The SDK's own retries are off; ``faults.call_with_retries`` retries instead, so
+the request's deadline bounds every attempt and every wait.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from promptmill.backends.base import ChatReply, ChatRequest
+from promptmill.backends.faults import (
+    Fault,
+    call_with_retries,
+    connection_fault,
+    parse_retry_after,
+    status_fault,
+    timeout_fault,
+    upstream_message,
+)
+from promptmill.errors import APIError
+
+if TYPE_CHECKING:
+    from promptmill.config import Settings
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+KEY_SETTING = "PROMPTMILL_OPENAI_API_KEY (or OPENAI_API_KEY)"
+# Local servers ignore the key, but the SDK insists on one.
+DUMMY_API_KEY = "not-needed"
+SCHEMA_INSTRUCTION = (
+    "Reply with a single JSON object and nothing else (no prose, no code fence). "
+    "It must be valid against this JSON schema:\n{schema}"
+)
+
+SchemaMode = Literal["json_schema", "json_object", "text"]
+_SCHEMA_MODES: tuple[SchemaMode, ...] = ("json_schema", "json_object", "text")
+# Statuses with which compatible servers refuse a response_format they do not support.
+_FORMAT_REJECTION_STATUSES = frozenset({400, 422})
+
+
+class _ResponseFormatRejected(APIError):
+    """The server refused the request while a ``response_format`` was set; try a weaker one."""
+
+
+class OpenAIBackend:
+    """Chats with an OpenAI(-compatible) model; raises only ``promptmill.errors`` types."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url or DEFAULT_BASE_URL
+        self.max_retries = max_retries
+        self._backoff = backoff
+        self._sleep = sleep
+        # OpenAI's newer models refuse ``max_tokens``; compatible servers may not know
+        # ``max_completion_tokens`` yet.
+        self._max_tokens_field = "max_tokens" if base_url else "max_completion_tokens"
+        self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0)
+        self._lock = threading.Lock()
+        self._schema_mode: SchemaMode = "json_schema"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIBackend:
+        api_key = settings.openai_api_key
+        if not api_key and settings.openai_base_url:
+            api_key = DUMMY_API_KEY
+        if not api_key:
+            raise APIError(
+                "the openai backend needs an API key: set PROMPTMILL_OPENAI_API_KEY "
+                "(or OPENAI_API_KEY), or set PROMPTMILL_OPENAI_BASE_URL to use a local "
+                "OpenAI-compatible server that needs no key"
+            )
+        return cls(
+            api_key=api_key,
+            model=settings.openai_model,
+            base_url=settings.openai_base_url,
+            max_retries=settings.max_retries,
+        )
+
+    @property
+    def schema_mode(self) -> SchemaMode:
+        """How JSON schemas are currently requested from this server."""
+        return self._schema_mode
+
+    def chat(self, request: ChatRequest) -> ChatReply:
+        if request.json_schema is None:
+            return self._reply(self._call(request, None, "text"), enforced=False)
+        deadline = time.monotonic() + request.timeout
+        first_rejection: _ResponseFormatRejected | None = None
+        start = _SCHEMA_MODES.index(self._schema_mode)
+        for mode in _SCHEMA_MODES[start:]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                completion = self._call(request, left, mode)
+            except _ResponseFormatRejected as rejection:
+                first_rejection = first_rejection or rejection
+                continue
+            if mode != _SCHEMA_MODES[start]:
+                self._remember(mode)
+            strict = mode == "json_schema" and _strict_schema(request.json_schema) is not None
+            return self._reply(completion, enforced=strict)
+        if first_rejection is not None:
+            raise APIError(first_rejection.message) from first_rejection
+        raise APIError(f"backend call did not finish within the {request.timeout:.1f}s deadline")
+
+    def _remember(self, mode: SchemaMode) -> None:
+        with self._lock:
+            if _SCHEMA_MODES.index(mode) > _SCHEMA_MODES.index(self._schema_mode):
+                self._schema_mode = mode
+
+    def _call(
+        self, request: ChatRequest, timeout: float | None, mode: SchemaMode
+    ) -> ChatCompletion:
+        params = self._params(request, mode)
+        constrained = request.json_schema is not None and mode != "text"
+
+        def attempt(seconds: float) -> ChatCompletion:
+            reply: ChatCompletion = self._client.chat.completions.create(**params, timeout=seconds)
+            return reply
+
+        def classify(exc: Exception, seconds: float) -> Fault:
+            fault = self._classify(exc, seconds)
+            if (
+                constrained
+                and isinstance(exc, openai.APIStatusError)
+                and exc.status_code in _FORMAT_REJECTION_STATUSES
+            ):
+                return Fault(_ResponseFormatRejected(fault.error.message), retryable=False)
+            return fault
+
+        return call_with_retries(
+            attempt,
+            classify,
+            timeout=request.timeout if timeout is None else timeout,
+            max_retries=self.max_retries,
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
+
+    def _params(self, request: ChatRequest, mode: SchemaMode) -> dict[str, Any]:
+        """The chat-completions arguments for ``request`` with schema ``mode``."""
+        system = request.system
+        schema = request.json_schema
+        if schema is not None and mode != "json_schema":
+            instruction = SCHEMA_INSTRUCTION.format(schema=json.dumps(schema, indent=1))
+            system = f"{system}\n\n{instruction}" if system else instruction
+        messages: list[dict[str, str]] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.extend({"role": turn.role, "content": turn.text} for turn in request.turns)
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": request.temperature,
+            self._max_tokens_field: request.max_tokens,
+        }
+        if request.stop:
+            # The API takes at most four stop sequences.
+            params["stop"] = list(request.stop[:4])
+        if schema is not None and mode == "json_schema":
+            strict = _strict_schema(schema)
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(schema),
+                    "schema": strict if strict is not None else schema,
+                    "strict": strict is not None,
+                },
+            }
+        elif schema is not None and mode == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        return params
+
+    def _reply(self, completion: ChatCompletion, *, enforced: bool) -> ChatReply:
+        if not completion.choices:
+            raise APIError(f"the {self.name} backend returned no choices")
+        choice = completion.choices[0]
+        if choice.message.content is None and choice.message.refusal:
+            raise APIError(f"the {self.name} backend's model refused: {choice.message.refusal}")
+        usage = completion.usage
+        return ChatReply(
+            text=choice.message.content or "",
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            # Output cut off by the token limit may be incomplete JSON.
+            schema_enforced=enforced and choice.finish_reason != "length",
+        )
+
+    def _classify(self, exc: Exception, seconds: float) -> Fault:
+        if isinstance(exc, openai.APITimeoutError):
+            return timeout_fault(self.name, seconds)
+        if isinstance(exc, openai.APIConnectionError):
+            return connection_fault(self.name, self.base_url, exc)
+        if isinstance(exc, openai.APIStatusError):
+            return status_fault(
+                self.name,
+                exc.status_code,
+                upstream_message(exc.body, str(exc)),
+                retry_after=parse_retry_after(exc.response.headers),
+                key_setting=KEY_SETTING,
+            )
+        return Fault(
+            APIError(f"the {self.name} backend failed: {type(exc).__name__}: {exc}"),
+            retryable=False,
+        )
+
+
+def _schema_name(schema: dict[str, Any]) -> str:
+    """A ``json_schema.name`` (``^[a-zA-Z0-9_-]{1,64}$``) from the schema's title."""
+    title = str(schema.get("title") or "response")
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", title)[:64] or "response"
+
+
+def _strict_schema(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """``schema`` fit for OpenAI's strict mode, or None when it cannot be without changing it.
+
+    Strict mode needs every object to list all its properties as required and to
+    forbid others. Adding ``additionalProperties: false`` keeps every instance the
+    caller expects valid; an optional property cannot be made required, so such a
+    schema is sent non-strict.
+    """
+    result = copy.deepcopy(schema)
+    return result if _make_strict(result) else None
+
+
+def _make_strict(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(_make_strict(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    is_object = node.get("type") == "object" or "properties" in node
+    if is_object:
+        properties = node.get("properties") or {}
+        if set(node.get("required") or []) != set(properties):
+            return False
+        if node.get("additionalProperties", False) is not False:
+            return False
+        node["additionalProperties"] = False
+    for key in ("properties", "$defs", "definitions"):
+        children = node.get(key)
+        if isinstance(children, dict) and not all(_make_strict(v) for v in children.values()):
+            return False
+    return all(
+        _make_strict(node[key])
+        for key in ("items", "anyOf", "oneOf", "allOf", "prefixItems")
+        if key in node
+    )
