@@ -1,0 +1,115 @@
+"""``promptmill serve`` as a real process: it starts, prints what it runs, serves and stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from promptmill.store import Store
+from tests.conftest import PROMPT_TOOLS_BETA
+from tests.fakes.openai_server import FakeOpenAIServer
+
+_START_SECONDS = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def _serve(home: Path, fake: FakeOpenAIServer, port: int) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PROMPTMILL_HOME": str(home),
+        "PROMPTMILL_OPENAI_BASE_URL": fake.base_url,
+        "PROMPTMILL_OPENAI_API_KEY": "test",
+        "PROMPTMILL_MAX_RETRIES": "0",
+    }
+    env.pop("PROMPTMILL_DATABASE_URL", None)
+    command = [str(Path(sys.executable).parent / "promptmill"), "serve", "--port", str(port)]
+    return subprocess.Popen(
+        [*command, "--backend", "openai", "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_until_up(process: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + _START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited early: {process.communicate()}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("serve did not answer GET / in time")
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    return stdout, stderr
+
+
+def test_serve_runs_the_api_and_exits_cleanly_on_ctrl_c(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _serve(tmp_path, fake_openai, port)
+    try:
+        _wait_until_up(process, url + "/")
+        info = httpx.get(url + "/").json()
+        assert (info["backend"], info["model"], info["status"]) == ("openai", "gpt-4o-mini", "ok")
+        with Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as store:
+            _, secret = store.create_key()
+        response = httpx.post(
+            url + "/v1/experimental/templatize_prompt",
+            headers={"x-api-key": secret, "anthropic-beta": PROMPT_TOOLS_BETA},
+            json={"messages": [{"role": "user", "content": "Translate hello to German"}]},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        assert "variable_values" in response.json()
+    finally:
+        stdout, stderr = _stop(process)
+    assert process.returncode == 0, stderr
+    assert f"serving on {url}" in stdout
+    assert "backend: openai, model: gpt-4o-mini" in stdout
+    assert "promptmill keys create" in stdout  # no key existed at start
+    assert "Traceback" not in stderr
+
+
+def test_serve_gives_no_key_hint_once_a_key_exists(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as store:
+        store.create_key()
+    port = _free_port()
+    process = _serve(tmp_path, fake_openai, port)
+    try:
+        _wait_until_up(process, f"http://127.0.0.1:{port}/")
+    finally:
+        stdout, _ = _stop(process)
+    assert "serving on" in stdout
+    assert "keys create" not in stdout
