@@ -17,6 +17,8 @@ class PromptmillError(Exception):
 
     error_type: ClassVar[str] = "api_error"
     status: ClassVar[int] = 500
+    # The ``request-id`` header of the response that carried the error (set by the client).
+    request_id: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -71,6 +73,14 @@ class APIError(PromptmillError):
 class OverloadedError(PromptmillError):
     error_type = "overloaded_error"
     status = 529
+
+
+class APIConnectionError(APIError):
+    """The client could not reach the server or lost the connection (no API response at all)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The client gave up waiting for the server (its ``timeout`` elapsed)."""
 
 
 ERROR_CLASSES: dict[str, type[PromptmillError]] = {
