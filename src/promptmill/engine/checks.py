@@ -1,0 +1,217 @@
+"""The structural guarantees of a promptmill prompt, as pure functions.
+
+Every prompt the engine returns has passed ``check_prompt``: variables are
+``{{UPPER_SNAKE_CASE}}`` and each declared one is used, XML-style tags balance, and no
+assistant chatter ("Here is your prompt") or wrapper tags surround it. The same
+functions sanitise the free text a model writes into a plan, so most problems are
+repaired deterministically before a retry is ever needed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
+# Any double-brace placeholder, well formed or not: {{ name }}, {{name}}, {{NAME}}.
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_\-]*)(\s[^<>]*)?(/?)>")
+_CHATTER = re.compile(
+    r"^\s*(?:here(?:'s| is| are)\b|sure\b|certainly\b|of course\b|absolutely\b|great\b|okay\b|"
+    r"i hope\b|i've\b|i have (?:created|written)|below is\b|as an ai\b|let me know\b|"
+    r"feel free\b|this prompt\b)",
+    re.IGNORECASE,
+)
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget)\b[^.\n]{0,40}\b(?:previous|prior|above|earlier|all)\b"
+    r"[^.\n]{0,20}\b(?:instructions?|prompts?|rules?)\b",
+    re.IGNORECASE,
+)
+_WRAPPER_TAGS = ("prompt", "generated_prompt", "system_prompt", "instructions_prompt")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "be",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "into",
+        "about",
+        "your",
+        "you",
+        "will",
+        "should",
+        "must",
+        "can",
+        "may",
+        "who",
+        "which",
+        "what",
+        "when",
+        "where",
+        "how",
+        "than",
+        "then",
+        "so",
+        "such",
+        "not",
+        "no",
+        "yes",
+        "any",
+        "all",
+        "each",
+        "every",
+        "some",
+        "more",
+        "most",
+        "very",
+        "just",
+        "also",
+        "only",
+        "ai",
+        "assistant",
+        "model",
+        "prompt",
+        "prompts",
+        "task",
+        "tasks",
+        "write",
+        "writes",
+        "writing",
+        "create",
+        "make",
+        "helps",
+        "help",
+        "using",
+        "use",
+        "based",
+        "given",
+        "one",
+        "two",
+        "service",
+        "services",
+        "act",
+        "acts",
+        "acting",
+        "role",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed guarantee; ``message`` is phrased so it can be fed back to the model."""
+
+    check: str
+    message: str
+
+
+def to_variable_name(raw: str) -> str:
+    """Normalise any label to ``UPPER_SNAKE_CASE`` (``"customer name"`` -> ``CUSTOMER_NAME``)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", raw.strip())
+    name = re.sub(r"[^A-Za-z0-9]+", "_", spaced).strip("_").upper()
+    name = re.sub(r"_+", "_", name)
+    if not name:
+        return "INPUT"
+    if not name[0].isalpha():
+        name = "VAR_" + name
+    return name
+
+
+def placeholders(text: str) -> list[str]:
+    """Names inside every ``{{...}}`` placeholder, in order of appearance (raw, unnormalised)."""
+    return [match.group(1) for match in PLACEHOLDER.finditer(text)]
+
+
+def unbalanced_tags(text: str) -> list[str]:
+    """Tags that are opened and not closed or closed and not opened, in a stack discipline."""
+    stack: list[str] = []
+    problems: list[str] = []
+    for match in TAG.finditer(text):
+        closing, name, _, self_closing = match.groups()
+        if self_closing:
+            continue
+        if not closing:
+            stack.append(name)
+        elif stack and stack[-1] == name:
+            stack.pop()
+        elif name in stack:
+            while stack and stack[-1] != name:
+                problems.append(f"<{stack.pop()}>")
+            stack.pop()
+        else:
+            problems.append(f"</{name}>")
+    problems.extend(f"<{name}>" for name in stack)
+    return problems
+
+
+def is_chatter(sentence: str) -> bool:
+    return bool(_CHATTER.match(sentence))
+
+
+def mentions_injection(text: str) -> bool:
+    return bool(_INJECTION.search(text))
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased word stems (first five letters) that carry meaning, for topic overlap."""
+    words = re.findall(r"[^\W\d_]{3,}", text.lower())
+    return {word[:5] for word in words if word not in _STOPWORDS}
+
+
+def strip_tags(text: str) -> str:
+    """Turn tag-like tokens in model-written text into plain words: the renderer owns all tags."""
+    return TAG.sub(lambda m: m.group(2).replace("_", " "), text)
+
+
+def check_prompt(
+    texts: list[str], *, declared: list[str], require_upper_snake: bool = True
+) -> list[Problem]:
+    """Check a rendered prompt (its message and system texts) against the guarantees."""
+    problems: list[Problem] = []
+    joined = "\n".join(texts)
+    used = placeholders(joined)
+    for name in used:
+        if require_upper_snake and not VARIABLE_NAME.match(name):
+            problems.append(
+                Problem("variables", f"variable {{{{{name}}}}} is not UPPER_SNAKE_CASE")
+            )
+    for name in declared:
+        if name not in used:
+            problems.append(Problem("variables", f"declared variable {{{{{name}}}}} is never used"))
+    for name in set(used) - set(declared):
+        problems.append(Problem("variables", f"variable {{{{{name}}}}} is used but not declared"))
+    outside_placeholders = PLACEHOLDER.sub("", joined)
+    if "{{" in outside_placeholders or "}}" in outside_placeholders:
+        problems.append(Problem("variables", "stray '{{' or '}}' outside a variable"))
+    for tag in unbalanced_tags(joined):
+        problems.append(Problem("tags", f"XML tag {tag} is not balanced"))
+    first_line = joined.strip().splitlines()[0] if joined.strip() else ""
+    if is_chatter(first_line):
+        problems.append(Problem("chatter", f"the prompt opens with chatter: {first_line[:60]!r}"))
+    stripped = joined.strip()
+    for wrapper in _WRAPPER_TAGS:
+        if stripped.startswith(f"<{wrapper}>") and stripped.endswith(f"</{wrapper}>"):
+            problems.append(Problem("wrapper", f"the prompt is wrapped in <{wrapper}> tags"))
+    if not stripped:
+        problems.append(Problem("empty", "the prompt is empty"))
+    return problems
