@@ -39,13 +39,13 @@ __all__ = ["PromptEngine", "fill_variables"]
 PLAN_ATTEMPTS = 3
 PLAN_MAX_TOKENS = 700
 TEMPLATIZE_MAX_TOKENS = 500
+MAX_TEMPLATE_VARIABLES = 12
 
 _TEMPLATIZE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "variables": {
             "type": "array",
-            "maxItems": 8,
             "items": {
                 "type": "object",
                 "properties": {
@@ -304,4 +304,4 @@ def _templatize_proposals(text: str) -> list[tuple[str, str]]:
         (str(item["name"]), str(item["value"]))
         for item in items
         if isinstance(item, dict) and item.get("name") and isinstance(item.get("value"), str)
-    ]
+    ][:MAX_TEMPLATE_VARIABLES]

@@ -16,7 +16,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from promptmill.engine.checks import is_chatter, strip_tags, to_variable_name
 
-MAX_INPUTS = 5
+# Limits applied after parsing rather than in the schema: a llama.cpp grammar that forces
+# an array or string to end while the model wants to go on makes every following token
+# take the slow, full-vocabulary grammar path.
+MAX_INPUTS = 4
+MAX_STEPS = 7
+MAX_CONSTRAINTS = 5
 
 
 class PlanInput(BaseModel):
@@ -58,7 +63,6 @@ def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
         properties["inputs"] = {
             "type": "array",
             "minItems": 1,
-            "maxItems": 4,
             "items": {
                 "type": "object",
                 "properties": {
@@ -78,8 +82,8 @@ def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
         }
     properties.update(
         {
-            "steps": {"type": "array", "minItems": 3, "maxItems": 7, "items": text},
-            "constraints": {"type": "array", "minItems": 1, "maxItems": 5, "items": text},
+            "steps": {"type": "array", "minItems": 2, "items": text},
+            "constraints": {"type": "array", "minItems": 1, "items": text},
             "output_format": text,
             "think_first": {"type": "boolean"},
         }
@@ -148,8 +152,8 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
         role=_clean_role(plan.role),
         objective=_clean_sentence(plan.objective),
         inputs=inputs,
-        steps=_dedupe(steps),
-        constraints=_dedupe(constraints),
+        steps=_dedupe(steps)[:MAX_STEPS],
+        constraints=_dedupe(constraints)[:MAX_CONSTRAINTS],
         output_format=_clean_sentence(plan.output_format),
         think_first=plan.think_first,
     )
