@@ -19,14 +19,18 @@ BackendName = Literal["local", "anthropic", "openai"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMPTMILL_", extra="ignore")
 
-    home: Path = Field(default=Path("~/.promptmill"), description="State folder (database, models).")
+    home: Path = Field(
+        default=Path("~/.promptmill"), description="State folder (database, models)."
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default is SQLite under PROMPTMILL_HOME."
     )
 
     backend: BackendName = "local"
     request_timeout: float = Field(
-        default=120.0, gt=0, description="Deadline in seconds for one API request, retries included."
+        default=120.0,
+        gt=0,
+        description="Deadline in seconds for one API request, retries included.",
     )
     max_retries: int = Field(default=2, ge=0, le=10)
 
