@@ -62,7 +62,7 @@ def test_generate_renders_the_models_plan_with_normalised_variables(fake: FakeOp
 
 
 def test_an_invalid_plan_is_repaired_and_every_call_is_counted(fake: FakeOpenAIServer) -> None:
-    fake.enqueue_text("Sure! I'd love to help with that.")
+    fake.enqueue_json({**GOOD_PLAN, "steps": ["only one step"]})
     fake.enqueue_json({**GOOD_PLAN, "steps": ["only one step"]})
     fake.enqueue_json(GOOD_PLAN)
     stages: list[Progress] = []
@@ -71,8 +71,25 @@ def test_an_invalid_plan_is_repaired_and_every_call_is_counted(fake: FakeOpenAIS
     )
     assert len(result.usage) == 3
     assert [p.attempt for p in stages if p.stage == "repair"] == [2, 3]
-    repair_turn = fake.requests[-1]["messages"][-1]["content"]
-    assert "at least two distinct steps" in repair_turn
+    repaired, fresh = fake.requests[1]["messages"], fake.requests[2]["messages"]
+    assert "at least two distinct steps" in repaired[-1]["content"]
+    assert [m["role"] for m in fresh] == ["system", "user"]  # a repeat failure starts afresh
+
+
+def test_an_unparseable_reply_is_asked_again_without_showing_it(fake: FakeOpenAIServer) -> None:
+    fake.enqueue_text("Sure! I'd love to help with that.")
+    fake.enqueue_json(GOOD_PLAN)
+    result = _engine(fake).generate("a chef for a meal prep planning service")
+    assert len(result.usage) == 2
+    assert "Sure!" not in json.dumps(fake.requests[1]["messages"])
+
+
+def test_a_generic_role_gets_one_more_try(fake: FakeOpenAIServer) -> None:
+    fake.enqueue_json({**GOOD_PLAN, "role": "AI assistant"})
+    fake.enqueue_json(GOOD_PLAN)
+    result = _engine(fake).generate("a chef for a meal prep planning service")
+    assert len(result.usage) == 2
+    assert result.messages[0].text.startswith("You are an experienced meal-prep chef.")
 
 
 def test_a_plan_that_never_validates_is_an_api_error_not_a_prompt(fake: FakeOpenAIServer) -> None:

@@ -189,7 +189,7 @@ class PromptEngine:
                     system=metaprompts.PLANNER_SYSTEM,
                     json_schema=schema,
                     max_tokens=PLAN_MAX_TOKENS,
-                    temperature=0.2 if attempt == 1 else 0.5,
+                    temperature=(0.2, 0.5, 0.8)[min(attempt, 3) - 1],
                     timeout=run.remaining(),
                 ),
             )
@@ -207,13 +207,20 @@ class PromptEngine:
                 problems = [str(exc)]
             else:
                 problems = _plan_problems(plan, task)
-                if not problems:
+                soft = _weak_spots(plan) if attempt < PLAN_ATTEMPTS else []
+                if not problems and not soft:
                     return plan
-            turns = [
-                turns[0],
-                ChatTurn("assistant", reply.text),
-                ChatTurn("user", metaprompts.repair_request(problems)),
-            ]
+                problems = problems + soft
+            if len(turns) == 1:
+                # Feed the problems back once; if the repaired plan fails too, start afresh,
+                # because small models tend to repeat a flawed plan they are shown.
+                turns = [
+                    turns[0],
+                    ChatTurn("assistant", reply.text),
+                    ChatTurn("user", metaprompts.repair_request(problems)),
+                ]
+            else:
+                turns = turns[:1]
         raise APIError(
             f"the model did not produce a valid prompt plan after {PLAN_ATTEMPTS} attempts: "
             + "; ".join(problems)
@@ -261,6 +268,21 @@ def _plan_problems(plan: PromptPlan, task: str) -> list[str]:
             "task only"
         )
     return problems
+
+
+_GENERIC_ROLES = frozenset(
+    {"assistant", "ai assistant", "ai", "helpful assistant", "chatbot", "ai model"}
+)
+
+
+def _weak_spots(plan: PromptPlan) -> list[str]:
+    """Quality problems worth one more model call, but not worth failing the request for."""
+    if plan.role.lower().removeprefix("an ").removeprefix("a ").strip() in _GENERIC_ROLES:
+        return [
+            f"the role {plan.role!r} is generic: name the expertise the task needs "
+            "(for example a profession)"
+        ]
+    return []
 
 
 def _usable_name(name: str) -> bool:

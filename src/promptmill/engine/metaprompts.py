@@ -16,12 +16,18 @@ PLANNER_SYSTEM = (
     "nothing else."
 )
 
+_INPUTS_FIELD = """\
+- inputs: the 1 to 4 pieces of material the assistant is given to work on each time it
+  is used (never the results it must produce), each with a name in UPPER_SNAKE_CASE and a
+  short description."""
+_INPUT_DESCRIPTIONS_FIELD = (
+    "- input_descriptions: one short description per variable, keyed by its name."
+)
 _PLAN_FIELDS = """The plan describes the AI assistant that will use the prompt: who it is, what it
 receives each time, and what it must do. Fill it in as a JSON object with these fields:
 - role: who the assistant is, as a noun phrase naming a profession or expertise.
 - objective: the job the assistant does each time it is used, starting with a verb.
-- inputs: the 1 to 4 pieces of information the assistant receives each time it is used, each
-  with a name in UPPER_SNAKE_CASE and a short description.
+{inputs}
 - steps: 3 to 7 concrete steps the assistant follows to do the job well, in order.
 - constraints: 1 to 5 rules or quality standards specific to this job.
 - output_format: exactly what the assistant's answer contains and how it is laid out.
@@ -40,17 +46,18 @@ _UNTRUSTED_TAGS = ("task_description", "original_prompt", "feedback", "prompt_te
 
 def generate_plan_request(task: str, target_model: str | None) -> str:
     target = f"the model {target_model}" if target_model else "a capable AI model"
-    return f"""Design a reusable prompt that will be given to {target}.
-
-{_PLAN_FIELDS}
-
-Every field must be specific to this task, never generic:
+    return f"""A user needs a reusable prompt for this task:
 
 <task_description>
 {_neutralise(task, *_UNTRUSTED_TAGS)}
 </task_description>
 
-Reply with the JSON plan for the task in <task_description> only."""
+The prompt will be given to {target}.
+
+{_PLAN_FIELDS.format(inputs=_INPUTS_FIELD)}
+
+Every field must be specific to the task in <task_description>, never generic. Reply with
+the JSON plan only."""
 
 
 def improve_plan_request(
@@ -72,11 +79,7 @@ def improve_plan_request(
         )
     else:
         variable_rule = "The prompt has no variables; do not invent any."
-    fields = _PLAN_FIELDS.replace(
-        "- inputs: the 1 to 4 pieces of information the assistant receives each time it is used, "
-        "each\n  with a name in UPPER_SNAKE_CASE and a short description.",
-        "- input_descriptions: one short description per variable, keyed by its name.",
-    )
+    fields = _PLAN_FIELDS.format(inputs=_INPUT_DESCRIPTIONS_FIELD)
     return f"""Improve the prompt below, which will be given to {target}. Keep its purpose and
 everything specific in it (facts, names, examples, requirements); make it clearer, more
 specific and better structured.

@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from promptmill.engine.checks import is_chatter, strip_tags, to_variable_name
 
-# Limits applied after parsing rather than in the schema: a llama.cpp grammar that forces
-# an array or string to end while the model wants to go on makes every following token
-# take the slow, full-vocabulary grammar path.
+# Strings carry no length bounds in the schema: a llama.cpp grammar that forces a string
+# to end mid-sentence sends every following token down the slow, full-vocabulary grammar
+# path. Array sizes are bounded (one forced token each), which also cuts off the
+# repeat-the-last-item loops of small models; ``parse_plan`` trims the rest.
 MAX_INPUTS = 4
 MAX_STEPS = 7
 MAX_CONSTRAINTS = 5
@@ -63,6 +64,7 @@ def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
         properties["inputs"] = {
             "type": "array",
             "minItems": 1,
+            "maxItems": MAX_INPUTS,
             "items": {
                 "type": "object",
                 "properties": {
@@ -82,8 +84,13 @@ def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
         }
     properties.update(
         {
-            "steps": {"type": "array", "minItems": 2, "items": text},
-            "constraints": {"type": "array", "minItems": 1, "items": text},
+            "steps": {"type": "array", "minItems": 2, "maxItems": MAX_STEPS, "items": text},
+            "constraints": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_CONSTRAINTS,
+                "items": text,
+            },
             "output_format": text,
             "think_first": {"type": "boolean"},
         }
@@ -98,6 +105,8 @@ def extract_json_object(text: str) -> dict[str, Any]:
     start = text.find("{")
     if start != -1:
         candidates.append(text[start : text.rfind("}") + 1])
+    if start != -1:
+        candidates.append(close_json_prefix(text[start:]))
     for candidate in candidates:
         try:
             value = json.loads(candidate)
@@ -108,6 +117,51 @@ def extract_json_object(text: str) -> dict[str, Any]:
     raise ValueError("the reply holds no JSON object")
 
 
+def close_json_prefix(prefix: str) -> str:
+    """Complete a JSON text that was cut off (by a token limit or a loop guard).
+
+    Grammar-constrained decoding yields a valid JSON prefix even when it stops early; a
+    small model that started repeating itself has usually written everything useful
+    before that, so closing the open string, arrays and objects keeps the plan instead of
+    throwing the whole reply away. The result still goes through full validation.
+    """
+    closers: list[str] = []
+    cut_points: list[tuple[int, str]] = []  # (index of a comma, the closers needed there)
+    in_string = escaped = False
+    for index, char in enumerate(prefix):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            closers.append("}" if char == "{" else "]")
+        elif char in "}]":
+            if closers:
+                closers.pop()
+            if not closers:
+                return prefix[: index + 1]
+        elif char == ",":
+            cut_points.append((index, "".join(reversed(closers))))
+    closed = prefix + ('"' if in_string else "") + "".join(reversed(closers))
+    cuts = [prefix[:cut] + tail for cut, tail in reversed(cut_points)]
+    # A string cut off inside an array is a truncated item: drop it rather than keep half
+    # a sentence. A cut-off object value is kept, since the field may be required.
+    in_array_item = in_string and bool(closers) and closers[-1] == "]"
+    attempts = [*cuts, closed] if in_array_item else [closed, *cuts]
+    for attempt in attempts:
+        try:
+            json.loads(attempt)
+        except ValueError:
+            continue
+        return attempt
+    return prefix
+
+
 def _clean_sentence(text: str) -> str:
     """Plan prose with tags neutralised, placeholders unwrapped, chatter sentences dropped."""
     text = strip_tags(text)
@@ -115,7 +169,7 @@ def _clean_sentence(text: str) -> str:
     text = text.replace("{", "(").replace("}", ")")
     sentences = re.split(r"(?<=[.!?])\s+", text.strip())
     kept = [s for s in sentences if s and not is_chatter(s)]
-    return " ".join(kept).strip()
+    return " ".join(_dedupe(kept)).strip()
 
 
 def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) -> PromptPlan:
