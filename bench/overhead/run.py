@@ -1,0 +1,349 @@
+"""Overhead benchmark: promptmill's own per-request cost against a bare FastAPI endpoint.
+
+Four processes on loopback, all started and stopped by this script:
+the instant fake OpenAI server (``tests/fakes/openai_server.py``), ``promptmill serve``
+using it as its backend (with a key made by ``promptmill keys create`` under a
+temporary ``PROMPTMILL_HOME``), the bare app (``bare_app.py`` under uvicorn), and, per
+measurement, the load generator (``load.py``). For each concurrency level the two
+servers are loaded in turn with the same request; reported are requests/s, p50 and p99
+latency of each, and the ratios promptmill/bare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from bench.report import REPO_ROOT, base_parser, markdown_table, ratio, save_chart, write_results
+
+ENDPOINT = "/v1/experimental/generate_prompt"
+BODY = json.dumps({"task": "a chef for a meal prep planning service"})
+API_HEADERS = ["anthropic-version:2023-06-01", "anthropic-beta:prompt-tools-2025-04-02"]
+_PROMPTMILL = [sys.executable, "-c", "from promptmill.cli import main; main()"]
+_KEY = re.compile(r"sk-pm-[A-Za-z0-9_\-]+")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Block until something answers HTTP on the port (any status), or fail with its log."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing served on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server we started (its own process group), politely then firmly."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def started(
+    command: list[str], env: dict[str, str], log: IO[bytes], stdout: int | IO[bytes] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=stdout if stdout is not None else log,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def _fake_base_url(process: subprocess.Popen[bytes]) -> str:
+    """The fake prints its base URL as its first stdout line."""
+    assert process.stdout is not None
+    line = process.stdout.readline().decode().strip()
+    if not line.startswith("http://127.0.0.1:"):
+        raise RuntimeError(f"fake OpenAI server did not print its base URL (got {line!r})")
+    return line
+
+
+def _create_key(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [*_PROMPTMILL, "keys", "create", "--workspace", "bench"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"promptmill keys create failed: {done.stderr or done.stdout}")
+    match = _KEY.search(done.stdout)
+    if not match:
+        raise RuntimeError(f"no key in the output of promptmill keys create: {done.stdout!r}")
+    return match.group(0)
+
+
+def run_load(
+    url: str, concurrency: int, requests: int, duration: float, headers: list[str]
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.overhead.load",
+        "--url",
+        url,
+        "--concurrency",
+        str(concurrency),
+        "--requests",
+        str(requests),
+        "--duration",
+        str(duration),
+        "--body",
+        BODY,
+    ]
+    for header in headers:
+        command += ["--header", header]
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=duration + 120, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed: {done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _stats(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in result.items() if key != "latencies_ms"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0] if __doc__ else "overhead benchmark")
+    parser.add_argument(
+        "--concurrency",
+        default=None,
+        help="comma-separated client counts (default 1,16,64; 1,4 quick)",
+    )
+    parser.add_argument(
+        "--duration", type=float, help="seconds per measurement (default 10; 1 quick)"
+    )
+    parser.add_argument(
+        "--requests", type=int, help="max requests per measurement (default 5000; 30 quick)"
+    )
+    args = parser.parse_args(argv)
+    levels = [int(c) for c in (args.concurrency or ("1,4" if args.quick else "1,16,64")).split(",")]
+    duration = args.duration or (1.0 if args.quick else 10.0)
+    max_requests = args.requests or (30 if args.quick else 5000)
+
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="promptmill-bench-") as home,
+        open(Path(home) / "servers.log", "wb") as log,
+    ):
+        base_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        fake_port, promptmill_port, bare_port = free_port(), free_port(), free_port()
+        fake_cmd = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(fake_port)]
+        with started(fake_cmd, base_env, log, stdout=subprocess.PIPE) as fake:
+            fake_url = _fake_base_url(fake)
+            env = {
+                **base_env,
+                "PROMPTMILL_HOME": home,
+                "PROMPTMILL_BACKEND": "openai",
+                "PROMPTMILL_OPENAI_BASE_URL": fake_url,
+                "PROMPTMILL_OPENAI_API_KEY": "test",
+                "PROMPTMILL_RATE_LIMIT_PER_MINUTE": "0",
+            }
+            env.pop("PROMPTMILL_DATABASE_URL", None)
+            key = _create_key(env)
+            serve_cmd = [
+                *_PROMPTMILL,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(promptmill_port),
+                "--log-level",
+                "warning",
+            ]
+            bare_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.overhead.bare_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(bare_port),
+                "--log-level",
+                "warning",
+            ]
+            with started(serve_cmd, env, log) as server, started(bare_cmd, base_env, log) as bare:
+                wait_until_serving(promptmill_port, server)
+                wait_until_serving(bare_port, bare)
+                measurements = _measure(
+                    levels, duration, max_requests, key, promptmill_port, bare_port
+                )
+        server_log = (Path(home) / "servers.log").read_text(errors="replace")
+
+    for level in measurements:
+        for side in ("promptmill", "bare"):
+            if level[side]["errors"]:
+                print(f"{side} errors, e.g.: {level[side]['error_sample']}", file=sys.stderr)
+                print(server_log[-4000:], file=sys.stderr)
+    chart = save_chart(args.results_dir / "overhead.png", _draw(measurements))
+    for level in measurements:
+        for side in ("promptmill", "bare"):
+            level[side] = _stats(level[side])
+    markdown = _render(measurements, chart)
+    data = {
+        "quick": args.quick,
+        "duration_seconds": duration,
+        "max_requests": max_requests,
+        "endpoint": ENDPOINT,
+        "request_body": json.loads(BODY),
+        "chart": chart,
+        "levels": measurements,
+    }
+    json_path, _ = write_results("overhead", data, markdown, args.results_dir)
+    print(markdown)
+    print(f"\nwrote {json_path}")
+    failed = any(
+        level[side]["ok"] == 0 for level in measurements for side in ("promptmill", "bare")
+    )
+    return 1 if failed else 0
+
+
+def _measure(
+    levels: list[int],
+    duration: float,
+    max_requests: int,
+    key: str,
+    promptmill_port: int,
+    bare_port: int,
+) -> list[dict[str, Any]]:
+    measurements = []
+    for concurrency in levels:
+        promptmill = run_load(
+            f"http://127.0.0.1:{promptmill_port}{ENDPOINT}",
+            concurrency,
+            max_requests,
+            duration,
+            [f"x-api-key:{key}", *API_HEADERS],
+        )
+        bare = run_load(
+            f"http://127.0.0.1:{bare_port}{ENDPOINT}",
+            concurrency,
+            max_requests,
+            duration,
+            ["x-api-key:unused", *API_HEADERS],
+        )
+        p_rps, b_rps = promptmill["requests_per_second"], bare["requests_per_second"]
+        measurements.append(
+            {
+                "concurrency": concurrency,
+                "promptmill": promptmill,
+                "bare": bare,
+                "ratios": {
+                    "requests_per_second": ratio(p_rps, b_rps),
+                    "p50_latency": ratio(
+                        promptmill["latency_ms"]["p50"], bare["latency_ms"]["p50"]
+                    ),
+                    "p99_latency": ratio(
+                        promptmill["latency_ms"]["p99"], bare["latency_ms"]["p99"]
+                    ),
+                },
+            }
+        )
+        print(
+            f"c={concurrency}: promptmill {p_rps:.0f} req/s "
+            f"p50 {promptmill['latency_ms']['p50']:.1f} ms; "
+            f"bare {b_rps:.0f} req/s p50 {bare['latency_ms']['p50']:.1f} ms",
+            file=sys.stderr,
+        )
+    return measurements
+
+
+def _render(levels: list[dict[str, Any]], chart: str | None) -> str:
+    rows = []
+    for level in levels:
+        p, b, r = level["promptmill"], level["bare"], level["ratios"]
+        rows.append(
+            [
+                level["concurrency"],
+                p["requests_per_second"],
+                p["latency_ms"]["p50"],
+                p["latency_ms"]["p99"],
+                b["requests_per_second"],
+                b["latency_ms"]["p50"],
+                b["latency_ms"]["p99"],
+                r["requests_per_second"],
+                r["p50_latency"],
+                r["p99_latency"],
+                f"{p['errors']} / {b['errors']}",
+            ]
+        )
+    text = markdown_table(
+        [
+            "clients",
+            "promptmill req/s",
+            "p50 ms",
+            "p99 ms",
+            "bare req/s",
+            "p50 ms",
+            "p99 ms",
+            "req/s ratio",
+            "p50 ratio",
+            "p99 ratio",
+            "errors pm / bare",
+        ],
+        rows,
+    )
+    if chart:
+        text += f"\n\n![latency distributions]({chart})\n"
+    return text
+
+
+def _draw(levels: list[dict[str, Any]]) -> Any:
+    def draw(figure: Any) -> None:
+        axes = figure.subplots(1, len(levels), squeeze=False)[0]
+        for ax, level in zip(axes, levels, strict=True):
+            data = [
+                level["promptmill"]["latencies_ms"] or [0.0],
+                level["bare"]["latencies_ms"] or [0.0],
+            ]
+            ax.boxplot(data, showfliers=False)
+            ax.set_xticks([1, 2], ["promptmill", "bare"])
+            ax.set(title=f"{level['concurrency']} client(s)", ylabel="latency ms", yscale="log")
+
+    return draw

@@ -1,0 +1,126 @@
+"""Every benchmark script runs end to end in ``--quick`` mode, so none of them can rot.
+
+Each runs as a subprocess, exactly as a person would run it, writing into a temporary
+results folder (never over the committed results). Local-model parts use the tiny
+embedded SmolLM2-135M; the quality benchmark drives the engine against the fake
+OpenAI server (real HTTP on loopback), which answers instantly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAIServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(
+    name: str, results: Path, env_overrides: dict[str, str], *args: str
+) -> dict[str, Any]:
+    """Run ``python -m bench.<name> --quick``; return its JSON after checking exit and files."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "PROMPTMILL_HOME": str(results / "home"),
+        "PROMPTMILL_LOCAL_MODEL": "smollm2-135m",
+        # The 2-core CI box is shared; the quick runs measure nothing, they must only finish.
+        "PROMPTMILL_REQUEST_TIMEOUT": "600",
+        **env_overrides,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--results-dir", str(results), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (results / f"{name}.md").read_text().startswith(f"# {name} benchmark")
+    data: dict[str, Any] = json.loads((results / f"{name}.json").read_text())
+    assert data["benchmark"] == name
+    assert data["quick"] is True
+    assert {"date", "nproc", "cpu_model"} <= set(data["machine"])
+    return data
+
+
+def test_quality_quick_scores_every_task_with_every_check(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as fake:
+        data = run_bench(
+            "quality",
+            tmp_path,
+            {
+                "PROMPTMILL_OPENAI_BASE_URL": fake.base_url,
+                "PROMPTMILL_OPENAI_API_KEY": "test",
+            },
+            "--backend",
+            "openai",
+        )
+    (run,) = data["backends"]
+    assert run["backend"] == "openai"
+    assert run["tasks"] == len(run["items"]) == 4
+    assert {"structural_pass_rate", "mean_score", "check_pass_rates", "seconds_per_task"} <= set(
+        run
+    )
+    assert set(run["check_pass_rates"]) >= {"no_chatter", "tags_balanced", "on_topic"}
+    assert len(fake.requests) >= run["tasks"] - run["errors"]
+
+
+def test_downstream_quick_answers_every_item_with_both_arms(tmp_path: Path) -> None:
+    # One label set and the date set cover both extractors; each set costs a generation.
+    data = run_bench(
+        "downstream",
+        tmp_path,
+        {},
+        "--sets",
+        "sentiment,dates",
+        "--limit",
+        "2",
+        "--max-tokens",
+        "24",
+    )
+    assert data["model"] == "smollm2-135m"
+    assert [s["name"] for s in data["sets"]] == ["sentiment", "dates"]
+    for task_set in data["sets"]:
+        assert task_set["items"] == len(task_set["results"]) == 2
+        assert {"accuracy_generated", "accuracy_bare", "ratio", "unparsed"} <= set(task_set)
+        assert 0.0 <= task_set["accuracy_bare"] <= 1.0
+        assert all(row["bare"]["reply"] for row in task_set["results"])
+        # SmolLM2-135M sometimes cannot write a valid plan; the script must then say so
+        # and skip arm (a) rather than score an empty prompt.
+        if task_set["generate_error"]:
+            assert task_set["accuracy_generated"] is None and task_set["ratio"] is None
+            assert all("generated" not in row for row in task_set["results"])
+        else:
+            assert 0.0 <= task_set["accuracy_generated"] <= 1.0
+            assert all(row["generated"]["reply"] for row in task_set["results"])
+
+
+def test_local_quick_measures_both_sides_on_the_same_model(tmp_path: Path) -> None:
+    data = run_bench("local", tmp_path, {})
+    assert data["model"] == "smollm2-135m"
+    for side in ("promptmill", "direct"):
+        assert data[side]["tokens_median"] > 0
+        assert data[side]["tokens_per_second_median"] > 0
+    assert data["tokens_per_second_ratio"] > 0
+    assert {"promptmill_llama_seconds", "direct_seconds"} <= set(data["load"])
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
+def test_overhead_quick_loads_both_servers_at_each_level(tmp_path: Path) -> None:
+    data = run_bench("overhead", tmp_path, {})
+    assert [level["concurrency"] for level in data["levels"]] == [1, 4]
+    for level in data["levels"]:
+        for side in ("promptmill", "bare"):
+            assert level[side]["ok"] > 0
+            assert {"p50", "p99"} <= set(level[side]["latency_ms"])
+        assert level["ratios"]["requests_per_second"] > 0
