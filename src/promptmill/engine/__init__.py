@@ -8,6 +8,7 @@ repair loop is bounded, so nothing hangs.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -277,12 +278,19 @@ _GENERIC_ROLES = frozenset(
 
 def _weak_spots(plan: PromptPlan) -> list[str]:
     """Quality problems worth one more model call, but not worth failing the request for."""
+    spots = []
     if plan.role.lower().removeprefix("an ").removeprefix("a ").strip() in _GENERIC_ROLES:
-        return [
+        spots.append(
             f"the role {plan.role!r} is generic: name the expertise the task needs "
             "(for example a profession)"
-        ]
-    return []
+        )
+    for item in plan.inputs:
+        if len(re.findall(r"[^\W\d_]{2,}", item.description)) < 2:
+            spots.append(
+                f"the description of input {item.name} ({item.description!r}) does not say "
+                "what it contains"
+            )
+    return spots
 
 
 def _usable_name(name: str) -> bool:
