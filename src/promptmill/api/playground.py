@@ -17,11 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from promptmill.api.routes import app_state
-from promptmill.errors import APIError, AuthenticationError, NotFoundError
+from promptmill.api.routes import app_state, authenticate_key
+from promptmill.errors import APIError, NotFoundError
 
 if TYPE_CHECKING:
     from promptmill.store import Store
@@ -71,42 +72,33 @@ def _store_of(request: Request) -> Store:
     return store
 
 
-def _workspace_of(store: Store, api_key: str | None) -> str:
-    """The workspace of the request's ``x-api-key``; 401 as for the tool endpoints.
-
-    Mirrors the tool routes' check (same messages, no cache, so a revoked key fails at
-    once); these routes are sync, so FastAPI already runs them in a worker thread.
-    """
-    if not api_key:
-        raise AuthenticationError("x-api-key header is required")
-    info = store.authenticate(api_key)
-    if info is None:
-        raise AuthenticationError("invalid x-api-key")
-    return info.workspace
-
-
 @router.get("/v1/promptmill/history")
-def list_history(
+async def list_history(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=_MAX_HISTORY)] = 50,
     x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     """The workspace's most recent calls, newest first, with their requests and responses."""
-    store = _store_of(request)
-    workspace = _workspace_of(store, x_api_key)
-    calls = store.recent_calls(workspace, limit=limit)
-    return {"workspace": workspace, "data": [_call_view(call.to_dict()) for call in calls]}
+    key = await authenticate_key(app_state(request), x_api_key, authorization)
+    calls = await anyio.to_thread.run_sync(
+        lambda: _store_of(request).recent_calls(key.workspace, limit=limit)
+    )
+    return {"workspace": key.workspace, "data": [_call_view(call.to_dict()) for call in calls]}
 
 
 @router.get("/v1/promptmill/history/{call_id}")
-def get_history_entry(
+async def get_history_entry(
     request: Request,
     call_id: str,
     x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     """One recorded call of the workspace; ``not_found_error`` for another workspace's call."""
-    store = _store_of(request)
-    call = store.get_call(_workspace_of(store, x_api_key), call_id)
+    key = await authenticate_key(app_state(request), x_api_key, authorization)
+    call = await anyio.to_thread.run_sync(
+        lambda: _store_of(request).get_call(key.workspace, call_id)
+    )
     if call is None:
         raise NotFoundError(f"no call {call_id!r} in this workspace's history")
     return _call_view(call.to_dict())

@@ -272,9 +272,13 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
-async def _authenticate(
+async def authenticate_key(
     state: AppState, api_key: str | None, authorization: str | None
 ) -> ApiKeyInfo:
+    """The key of a request (``x-api-key`` or a Bearer token), checked on every call.
+
+    No cache, so a revoked key fails at once; shared by every authenticated route.
+    """
     api_key = api_key or bearer_token(authorization)
     if not api_key:
         raise AuthenticationError("x-api-key header is required")
@@ -297,7 +301,7 @@ async def _serve_tool_call(
     accept: str | None,
 ) -> Response:
     state = app_state(request)
-    key = await _authenticate(state, api_key, authorization)
+    key = await authenticate_key(state, api_key, authorization)
     recorder = _CallRecorder(state, key, tool.endpoint, request_id_of(request.scope))
     try:
         check_anthropic_version(version)
