@@ -47,10 +47,15 @@ _DAY_MONTH_YEAR = re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b", 
 
 
 def answer_region(reply: str) -> str:
-    """The part of a reply holding the answer: reasoning blocks dropped, answer tags preferred."""
-    without_reasoning = _REASONING_BLOCK.sub(" ", reply)
-    tagged = _ANSWER_BLOCK.search(without_reasoning)
-    return tagged.group(2) if tagged else without_reasoning
+    """The part of a reply holding the answer: answer tags first, else reasoning dropped.
+
+    Answer tags are looked for before reasoning is removed, because small models often
+    open ``<thinking>``, never close it, and put ``<answer>`` inside it.
+    """
+    tagged = _ANSWER_BLOCK.search(reply)
+    if tagged:
+        return tagged.group(2)
+    return _REASONING_BLOCK.sub(" ", reply)
 
 
 def _label_pattern(label: str) -> re.Pattern[str]:

@@ -77,3 +77,8 @@ def test_every_gold_date_is_what_the_extractor_reads_from_the_item_itself() -> N
     # The sentences spell their date in a form the extractor knows, so gold is exact.
     for item in next(s for s in load_sets() if s["name"] == "dates")["items"]:
         assert extract_iso_date(item["input"]) == item["label"], item["input"]
+
+
+def test_an_answer_inside_an_unclosed_thinking_block_is_still_read() -> None:
+    reply = "<thinking>\nThe sentence says February 2, 2010 ... \n<answer>2011-02-01</answer>"
+    assert extract_iso_date(reply) == "2011-02-01"
