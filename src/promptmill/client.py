@@ -19,7 +19,6 @@ non-standard); a server that answers plain JSON instead is handled the same way.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import os
 import random
@@ -47,6 +46,7 @@ from promptmill.errors import (
     PromptmillError,
     RateLimitError,
     error_from_body,
+    parse_retry_after,
 )
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -127,28 +127,6 @@ def _templatize_body(messages: str | Sequence[MessageInput], system: str | None)
     return body
 
 
-def _parse_retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the server asked us to wait, from ``retry-after-ms`` or ``retry-after``."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _error_from_response(status: int, headers: httpx.Headers, content: bytes) -> PromptmillError:
     try:
         body: object = json.loads(content) if content else None
@@ -160,7 +138,7 @@ def _error_from_response(status: int, headers: httpx.Headers, content: bytes) ->
         error.message = f"HTTP {status}: {content[:200].decode('utf-8', 'replace')}"
         error.args = (error.message,)
     error.request_id = headers.get("request-id")
-    retry_after = _parse_retry_after(headers)
+    retry_after = parse_retry_after(headers)
     if isinstance(error, RateLimitError):
         error.retry_after = retry_after
     # Any retryable answer (a 529 too) may say when to come back; the retry loop reads it.

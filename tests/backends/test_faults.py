@@ -13,10 +13,9 @@ from promptmill.backends.faults import (
     Fault,
     backoff_delay,
     call_with_retries,
-    parse_retry_after,
     status_fault,
 )
-from promptmill.errors import APIError, OverloadedError, RateLimitError
+from promptmill.errors import APIError, OverloadedError, RateLimitError, parse_retry_after
 
 
 class FakeClock:

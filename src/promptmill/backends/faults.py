@@ -16,14 +16,18 @@ Nothing from an SDK escapes this module's loop.
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from promptmill.errors import APIError, OverloadedError, PromptmillError, RateLimitError
+from promptmill.errors import (
+    APIError,
+    OverloadedError,
+    PromptmillError,
+    RateLimitError,
+)
 
 T = TypeVar("T")
 
@@ -43,30 +47,6 @@ class Fault:
 
 Classifier = Callable[[Exception, float], Fault]
 """Maps an exception raised by one attempt (and that attempt's timeout) to a Fault."""
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
-    if not headers:
-        return None
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp()) - time.time())
 
 
 def backoff_delay(retry_index: int, base: float) -> float:

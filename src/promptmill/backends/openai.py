@@ -33,12 +33,11 @@ from promptmill.backends.faults import (
     Fault,
     call_with_retries,
     connection_fault,
-    parse_retry_after,
     status_fault,
     timeout_fault,
     upstream_message,
 )
-from promptmill.errors import APIError
+from promptmill.errors import APIError, parse_retry_after
 
 if TYPE_CHECKING:
     from promptmill.config import Settings
