@@ -70,9 +70,6 @@ class LocalBackend:
             path, model_id=model_id, threads=settings.local_threads, context=settings.local_context
         )
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
     def chat(self, request: ChatRequest) -> ChatReply:
         deadline = time.monotonic() + request.timeout
         if not self._lock.acquire(timeout=max(0.0, request.timeout)):
