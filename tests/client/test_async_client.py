@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from promptmill import AsyncClient, AuthenticationError, OverloadedError
-from promptmill.engine.types import Progress, PromptResult, TemplatizeResult
+from promptmill.types import Progress, PromptResult, TemplatizeResult
 from tests.client.live_server import LivePromptmill
 from tests.client.scripted_server import ScriptedAPIServer, error_body
 
