@@ -14,7 +14,7 @@ seconds = st.floats(min_value=0.0, max_value=120.0)
 
 
 def _nominal(retry_index: int, base: float) -> float:
-    return min(MAX_BACKOFF, base * 2.0**retry_index)
+    return float(min(MAX_BACKOFF, base * 2.0**retry_index))
 
 
 @given(retry_indexes, bases)

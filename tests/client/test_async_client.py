@@ -33,9 +33,12 @@ def test_async_templatize_streams_progress_then_returns_variable_values(
                 "Translate hello to German", on_progress=seen.append
             )
 
+    live_server.fake.enqueue_json({"variables": [{"name": "WORD", "value": "hello"}]})
     result = asyncio.run(run())
     assert isinstance(result, TemplatizeResult)
-    assert seen
+    assert result.variable_values == {"WORD": "hello"}
+    assert result.messages[0].text == "Translate {{WORD}} to German"
+    assert [p.stage for p in seen] == ["propose", "substitute", "done"]
 
 
 def test_async_unknown_key_raises_authentication_error(live_server: LivePromptmill) -> None:

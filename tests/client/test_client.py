@@ -51,16 +51,23 @@ def test_improve_prompt_accepts_a_plain_string_as_one_user_message(
 
 
 def test_templatize_prompt_returns_variable_values(live_server: LivePromptmill) -> None:
+    live_server.fake.enqueue_json(
+        {
+            "variables": [
+                {"name": "WORD", "value": "hello"},
+                {"name": "TARGET_LANGUAGE", "value": "German"},
+            ]
+        }
+    )
     with Client(live_server.url, api_key=live_server.api_key) as client:
         result = client.templatize_prompt(
             [PromptMessage.of("user", "Translate hello to German")],
             system="You are a professional English to German translator",
         )
     assert isinstance(result, TemplatizeResult)
-    restored = result.messages[0].text
-    for name, value in result.variable_values.items():
-        restored = restored.replace("{{" + name + "}}", value)
-    assert restored == "Translate hello to German"
+    assert result.variable_values == {"WORD": "hello", "TARGET_LANGUAGE": "German"}
+    assert result.messages[0].text == "Translate {{WORD}} to {{TARGET_LANGUAGE}}"
+    assert result.system == "You are a professional English to {{TARGET_LANGUAGE}} translator"
 
 
 def test_on_progress_reports_pipeline_stages_before_the_result(
