@@ -7,7 +7,9 @@ at shutdown; one passed in belongs to the caller.
 
 Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
-``error_responses`` and the routes. A wrong method on a known path is answered 405 with
+``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
+Prompt Tools endpoints), ``history`` and, when installed, ``web`` (the playground
+page). A wrong method on a known path is answered 405 with
 an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
 405 error type, and ``invalid_request_error`` is the type its clients already handle
 for a request the server will not serve as sent.
