@@ -61,6 +61,13 @@ def assert_prompt_response(body: Any, *, templatize: bool = False) -> None:
     for usage in body["usage"]:
         assert set(usage) == {"input_tokens", "output_tokens"}
         assert usage["input_tokens"] > 0
+        assert isinstance(usage["output_tokens"], int) and usage["output_tokens"] >= 0
+    if templatize:
+        values = body["variable_values"]
+        assert isinstance(values, dict)
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())
+        text = "".join(b["text"] for m in body["messages"] for b in m["content"]) + body["system"]
+        assert all("{{" + name + "}}" in text for name in values)
 
 
 def test_service_info_needs_no_key(promptmill_server: RunningServer) -> None:
