@@ -23,10 +23,10 @@ import uvicorn
 
 from promptmill.api import create_app
 from promptmill.config import Settings
+from promptmill.protocol import ANTHROPIC_VERSION, PROMPT_TOOLS_BETA
 from promptmill.store import Store
 from tests.fakes.openai_server import FakeOpenAIServer
 
-PROMPT_TOOLS_BETA = "prompt-tools-2025-04-02"
 _STARTUP_SECONDS = 30.0
 
 
@@ -45,7 +45,7 @@ class RunningServer:
         """The headers an official client sends, with this server's key."""
         return {
             "x-api-key": self.api_key,
-            "anthropic-version": "2023-06-01",
+            "anthropic-version": ANTHROPIC_VERSION,
             "anthropic-beta": PROMPT_TOOLS_BETA,
             **extra,
         }

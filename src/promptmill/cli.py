@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import click
 
 from promptmill import __version__
+from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -426,7 +427,7 @@ def generate(
     if target_model is not None:
         body["target_model"] = target_model
     _run_prompt_tool(
-        path="/v1/experimental/generate_prompt",
+        path=GENERATE_PATH,
         body=body,
         base_url=base_url,
         api_key=api_key,
@@ -459,7 +460,7 @@ def improve(
     The whole file becomes one user message. Without --feedback the prompt is improved
     by general best practice; {{VARIABLES}} in it survive.
     """
-    from promptmill.engine.types import PromptMessage
+    from promptmill.types import PromptMessage
 
     text = _read_prompt_file(file)
     message = PromptMessage.of("user", text)
@@ -468,7 +469,7 @@ def improve(
         if value is not None:
             body[key] = value
     _run_prompt_tool(
-        path="/v1/experimental/improve_prompt",
+        path=IMPROVE_PATH,
         body=body,
         base_url=base_url,
         api_key=api_key,
@@ -497,14 +498,14 @@ def templatize(
     Prints the template and the value each variable replaced; substituting the values
     back gives the original prompt, character for character.
     """
-    from promptmill.engine.types import PromptMessage
+    from promptmill.types import PromptMessage
 
     message = PromptMessage.of("user", _read_prompt_file(file))
     body: dict[str, Any] = {"messages": [message.model_dump(mode="json")]}
     if system is not None:
         body["system"] = system
     _run_prompt_tool(
-        path="/v1/experimental/templatize_prompt",
+        path=TEMPLATIZE_PATH,
         body=body,
         base_url=base_url,
         api_key=api_key,

@@ -9,7 +9,7 @@ over the network.
 
 Transient failures (429, 529, connection errors, timeouts) are retried up to
 ``max_retries`` times with exponential backoff plus jitter, waiting at least what the
-server asked for in ``retry-after``.
+server asked for in ``retry-after`` (``promptmill.backoff``, the backends' rule too).
 
 Passing ``on_progress`` asks for Server-Sent Events with ``Accept: text/event-stream``
 (a standard header, not a body field, so Anthropic's API is never sent anything
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -30,13 +29,7 @@ import httpx
 from pydantic import ValidationError
 
 from promptmill import __version__
-from promptmill.engine.types import (
-    Progress,
-    ProgressCallback,
-    PromptMessage,
-    PromptResult,
-    TemplatizeResult,
-)
+from promptmill.backoff import retry_wait
 from promptmill.errors import (
     ERROR_CLASSES,
     APIConnectionError,
@@ -48,20 +41,24 @@ from promptmill.errors import (
     error_from_body,
     parse_retry_after,
 )
+from promptmill.protocol import (
+    ANTHROPIC_VERSION,
+    GENERATE_PATH,
+    IMPROVE_PATH,
+    PROMPT_TOOLS_BETA,
+    TEMPLATIZE_PATH,
+)
+from promptmill.types import (
+    Progress,
+    ProgressCallback,
+    PromptMessage,
+    PromptResult,
+    TemplatizeResult,
+)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-ANTHROPIC_VERSION = "2023-06-01"
-PROMPT_TOOLS_BETA = "prompt-tools-2025-04-02"
-
-GENERATE_PATH = "/v1/experimental/generate_prompt"
-IMPROVE_PATH = "/v1/experimental/improve_prompt"
-TEMPLATIZE_PATH = "/v1/experimental/templatize_prompt"
-
-# Backoff: 0.5s, 1s, 2s, ... capped at 8s, each shortened by up to 25% of jitter so that
-# many clients retrying together spread out. A server's retry-after wins when longer
-# (up to _MAX_RETRY_AFTER, beyond which we would rather fail than hang).
-_INITIAL_BACKOFF = 0.5
-_MAX_BACKOFF = 8.0
+# A server's retry-after wins over the backoff when longer, up to this many seconds,
+# beyond which we would rather retry on our own schedule than hang.
 _MAX_RETRY_AFTER = 60.0
 _RETRY_AFTER_ATTR = "_promptmill_retry_after"
 
@@ -158,11 +155,7 @@ def _transport_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
 
 def _retry_delay(attempt: int, retry_after: float | None) -> float:
     """How long to sleep before retry number ``attempt + 1`` (``attempt`` starts at 0)."""
-    backoff = min(_MAX_BACKOFF, _INITIAL_BACKOFF * 2.0**attempt)
-    backoff *= 1.0 - 0.25 * random.random()
-    if retry_after is not None and retry_after <= _MAX_RETRY_AFTER:
-        return max(backoff, retry_after)
-    return backoff
+    return retry_wait(attempt, retry_after=retry_after, max_retry_after=_MAX_RETRY_AFTER)
 
 
 def _retry_after_of(error: PromptmillError) -> float | None:

@@ -1,8 +1,8 @@
 """The error hierarchy shared by the engine, the backends, the HTTP layer and the client.
 
 Each class mirrors one error type of the Anthropic API, so the HTTP layer can turn any
-of them into ``{"type": "error", "error": {"type": ..., "message": ...}}`` with the
-right status, and the Python client can raise the same classes from a response.
+of them into the API's error body (``promptmill.types.ErrorResponse``) with the right
+status, and the Python client can raise the same classes from a response.
 Callers catch at the level they care about: ``PromptmillError`` for everything,
 ``OverloadedError`` for upstream overload only.
 """
@@ -26,10 +26,6 @@ class PromptmillError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-    def to_body(self) -> dict[str, object]:
-        """The API's error body for this error."""
-        return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
 
 
 class InvalidRequestError(PromptmillError):

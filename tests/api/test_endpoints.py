@@ -13,13 +13,12 @@ import anthropic
 import httpx
 import pytest
 
-from tests.conftest import PROMPT_TOOLS_BETA, RunningServer
+from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, PROMPT_TOOLS_BETA, TEMPLATIZE_PATH
+from tests.conftest import RunningServer
 
-SEED = Path("/work/shared/spec/seed-generate-prompt.txt")
+# A copy of the spec's seed (../shared/spec/seed-generate-prompt.txt), kept with the tests.
+SEED = Path(__file__).resolve().parent.parent / "data" / "seed-generate-prompt.txt"
 
-GENERATE = "/v1/experimental/generate_prompt"
-IMPROVE = "/v1/experimental/improve_prompt"
-TEMPLATIZE = "/v1/experimental/templatize_prompt"
 
 GENERATE_BODY = {
     "task": "a chef for a meal prep planning service",
@@ -39,7 +38,11 @@ TEMPLATIZE_BODY = {
     ],
     "system": "You are a professional English to German translator",
 }
-CALLS = [(GENERATE, GENERATE_BODY), (IMPROVE, IMPROVE_BODY), (TEMPLATIZE, TEMPLATIZE_BODY)]
+CALLS = [
+    (GENERATE_PATH, GENERATE_BODY),
+    (IMPROVE_PATH, IMPROVE_BODY),
+    (TEMPLATIZE_PATH, TEMPLATIZE_BODY),
+]
 
 
 def assert_prompt_response(body: Any, *, templatize: bool = False) -> None:
@@ -58,6 +61,13 @@ def assert_prompt_response(body: Any, *, templatize: bool = False) -> None:
     for usage in body["usage"]:
         assert set(usage) == {"input_tokens", "output_tokens"}
         assert usage["input_tokens"] > 0
+        assert isinstance(usage["output_tokens"], int) and usage["output_tokens"] >= 0
+    if templatize:
+        values = body["variable_values"]
+        assert isinstance(values, dict)
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())
+        text = "".join(b["text"] for m in body["messages"] for b in m["content"]) + body["system"]
+        assert all("{{" + name + "}}" in text for name in values)
 
 
 def test_service_info_needs_no_key(promptmill_server: RunningServer) -> None:
@@ -88,7 +98,7 @@ def test_httpx_client_gets_the_spec_response(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.headers["request-id"].startswith("req_")
-    assert_prompt_response(response.json(), templatize=path == TEMPLATIZE)
+    assert_prompt_response(response.json(), templatize=path == TEMPLATIZE_PATH)
 
 
 @pytest.mark.parametrize(("path", "body"), CALLS, ids=["generate", "improve", "templatize"])
@@ -104,7 +114,7 @@ def test_official_anthropic_sdk_works_by_changing_base_url_and_key(
         cast_to=object,
         options={"headers": {"anthropic-beta": PROMPT_TOOLS_BETA}},
     )
-    assert_prompt_response(result, templatize=path == TEMPLATIZE)
+    assert_prompt_response(result, templatize=path == TEMPLATIZE_PATH)
 
 
 def test_official_sdk_raises_its_typed_errors(promptmill_server: RunningServer) -> None:
@@ -113,7 +123,7 @@ def test_official_sdk_raises_its_typed_errors(promptmill_server: RunningServer) 
     )
     with pytest.raises(anthropic.AuthenticationError) as caught:
         client.post(
-            GENERATE,
+            GENERATE_PATH,
             body=GENERATE_BODY,
             cast_to=object,
             options={"headers": {"anthropic-beta": PROMPT_TOOLS_BETA}},
@@ -160,7 +170,7 @@ def test_the_beta_may_come_in_any_header_form(
 ) -> None:
     headers = [("x-api-key", promptmill_server.api_key), *beta_headers]
     response = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE, headers=headers, json=TEMPLATIZE_BODY
+        promptmill_server.base_url + TEMPLATIZE_PATH, headers=headers, json=TEMPLATIZE_BODY
     )
     assert response.status_code == 200, response.text
 
@@ -173,14 +183,14 @@ def test_anthropic_version_is_optional_and_any_date_is_accepted(
     if version is not None:
         headers["anthropic-version"] = version
     response = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE, headers=headers, json=TEMPLATIZE_BODY
+        promptmill_server.base_url + TEMPLATIZE_PATH, headers=headers, json=TEMPLATIZE_BODY
     )
     assert response.status_code == 200, response.text
 
 
 def test_unknown_body_fields_are_ignored(promptmill_server: RunningServer) -> None:
     response = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE,
+        promptmill_server.base_url + TEMPLATIZE_PATH,
         headers=promptmill_server.headers(),
         json={**TEMPLATIZE_BODY, "metadata": {"user_id": "u1"}, "temperature": 0.5},
     )
@@ -188,7 +198,7 @@ def test_unknown_body_fields_are_ignored(promptmill_server: RunningServer) -> No
 
 
 def test_a_revoked_key_fails_on_the_next_request(promptmill_server: RunningServer) -> None:
-    url = promptmill_server.base_url + TEMPLATIZE
+    url = promptmill_server.base_url + TEMPLATIZE_PATH
     first = httpx.post(url, headers=promptmill_server.headers(), json=TEMPLATIZE_BODY)
     assert first.status_code == 200, first.text
     promptmill_server.store.revoke_key(promptmill_server.key_id)
@@ -203,9 +213,9 @@ def test_a_revoked_key_fails_on_the_next_request(promptmill_server: RunningServe
 def test_openapi_documents_the_three_endpoints(promptmill_server: RunningServer) -> None:
     schema = httpx.get(promptmill_server.base_url + "/openapi.json").json()
     for path, model in [
-        (GENERATE, "GeneratePromptRequest"),
-        (IMPROVE, "ImprovePromptRequest"),
-        (TEMPLATIZE, "TemplatizePromptRequest"),
+        (GENERATE_PATH, "GeneratePromptRequest"),
+        (IMPROVE_PATH, "ImprovePromptRequest"),
+        (TEMPLATIZE_PATH, "TemplatizePromptRequest"),
     ]:
         operation = schema["paths"][path]["post"]
         assert operation["summary"]
@@ -220,7 +230,7 @@ def test_openapi_documents_the_three_endpoints(promptmill_server: RunningServer)
             assert error_ref == {"$ref": "#/components/schemas/ErrorResponse"}
     generate = schema["components"]["schemas"]["GeneratePromptRequest"]
     assert generate["required"] == ["task"]
-    templatize_200 = schema["paths"][TEMPLATIZE]["post"]["responses"]["200"]
+    templatize_200 = schema["paths"][TEMPLATIZE_PATH]["post"]["responses"]["200"]
     assert templatize_200["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/TemplatizeResponse"
+        "$ref": "#/components/schemas/TemplatizeResult"
     }

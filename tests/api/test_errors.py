@@ -14,11 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PROMPT_TOOLS_BETA, RunningServer, running_promptmill
+from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, PROMPT_TOOLS_BETA, TEMPLATIZE_PATH
+from tests.conftest import RunningServer, running_promptmill
 
-GENERATE = "/v1/experimental/generate_prompt"
-IMPROVE = "/v1/experimental/improve_prompt"
-TEMPLATIZE = "/v1/experimental/templatize_prompt"
 FORTY_MB = 40 * 1024 * 1024
 
 
@@ -35,7 +33,7 @@ class BadCase:
     status: int
     error_type: str
     message: str  # a regular expression the error message must match
-    path: str = GENERATE
+    path: str = GENERATE_PATH
     method: str = "POST"
     json: Any = None
     content: bytes | Callable[[], Iterator[bytes]] | None = None
@@ -176,20 +174,20 @@ CASES: dict[str, BadCase] = {
         json=[TASK],
     ),
     "missing messages": BadCase(
-        400, "invalid_request_error", r"^messages: Field required", path=IMPROVE, json={}
+        400, "invalid_request_error", r"^messages: Field required", path=IMPROVE_PATH, json={}
     ),
     "empty messages": BadCase(
         400,
         "invalid_request_error",
         r"^messages: List should have at least 1 item",
-        path=TEMPLATIZE,
+        path=TEMPLATIZE_PATH,
         json={"messages": []},
     ),
     "image block": BadCase(
         400,
         "invalid_request_error",
         r"^messages\.0\.content\.1\.type: Input should be 'text', got 'image'",
-        path=IMPROVE,
+        path=IMPROVE_PATH,
         json={
             "messages": [
                 _user(
@@ -208,21 +206,21 @@ CASES: dict[str, BadCase] = {
         400,
         "invalid_request_error",
         r"^messages\.0\.content\.0\.type: Input should be 'text', got 'tool_use'",
-        path=TEMPLATIZE,
+        path=TEMPLATIZE_PATH,
         json={"messages": [_user([{"type": "tool_use", "id": "t1", "name": "f", "input": {}}])]},
     ),
     "document block": BadCase(
         400,
         "invalid_request_error",
         r"^messages\.0\.content\.0\.type: Input should be 'text', got 'document'",
-        path=TEMPLATIZE,
+        path=TEMPLATIZE_PATH,
         json={"messages": [_user([{"type": "document", "source": {}}])]},
     ),
     "cache_control on a text block": BadCase(
         400,
         "invalid_request_error",
         r"^messages\.0\.content\.0\.cache_control: ",
-        path=IMPROVE,
+        path=IMPROVE_PATH,
         json={
             "messages": [
                 _user([{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}])
@@ -233,42 +231,42 @@ CASES: dict[str, BadCase] = {
         400,
         "invalid_request_error",
         r"^messages\.0\.content: Input should be a string or a list",
-        path=IMPROVE,
+        path=IMPROVE_PATH,
         json={"messages": [_user(7)]},
     ),
     "unknown role": BadCase(
         400,
         "invalid_request_error",
         r"^messages\.0\.role: Input should be 'user' or 'assistant'",
-        path=IMPROVE,
+        path=IMPROVE_PATH,
         json={"messages": [{"role": "system", "content": "hi"}]},
     ),
     "first message from the assistant": BadCase(
         400,
         "invalid_request_error",
         r"^messages\.0\.role: the first message must have role 'user'",
-        path=IMPROVE,
+        path=IMPROVE_PATH,
         json={"messages": [{"role": "assistant", "content": "hi"}, _user("x")]},
     ),
     "assistant message before a user message": BadCase(
         400,
         "invalid_request_error",
         r"^messages\.1\.role: an assistant message is only allowed",
-        path=TEMPLATIZE,
+        path=TEMPLATIZE_PATH,
         json={"messages": [_user("a"), {"role": "assistant", "content": "b"}, _user("c")]},
     ),
     "system as a list of blocks": BadCase(
         400,
         "invalid_request_error",
         r"^system: Input should be a valid string",
-        path=IMPROVE,
+        path=IMPROVE_PATH,
         json={"messages": [_user("hi")], "system": [{"type": "text", "text": "s"}]},
     ),
     "feedback not a string": BadCase(
         400,
         "invalid_request_error",
         r"^feedback: Input should be a valid string",
-        path=IMPROVE,
+        path=IMPROVE_PATH,
         json={"messages": [_user("hi")], "feedback": ["shorter"]},
     ),
     "40 MB body": BadCase(413, "request_too_large", r"larger than the limit", content=_big_json()),
@@ -306,7 +304,7 @@ def test_bad_request_gets_a_precise_error(server: RunningServer, case: BadCase) 
 
 def test_error_messages_never_echo_the_api_key(server: RunningServer) -> None:
     response = httpx.post(
-        server.base_url + GENERATE,
+        server.base_url + GENERATE_PATH,
         headers=_with("x-api-key", "sk-pm-secret-value")(server),
         json=TASK,
     )
@@ -317,7 +315,7 @@ def test_rate_limit_answers_429_with_integer_retry_after(
     promptmill_server_factory: Callable[..., RunningServer],
 ) -> None:
     server = promptmill_server_factory(rate_limit_per_minute=2)
-    url = server.base_url + TEMPLATIZE
+    url = server.base_url + TEMPLATIZE_PATH
     body = TEMPLATIZE_BODY
     statuses = [httpx.post(url, headers=server.headers(), json=body).status_code for _ in range(2)]
     assert statuses == [200, 200]
@@ -331,7 +329,7 @@ def test_rate_limit_answers_429_with_integer_retry_after(
 def test_rate_limit_is_per_key(promptmill_server_factory: Callable[..., RunningServer]) -> None:
     server = promptmill_server_factory(rate_limit_per_minute=1)
     _, other_secret = server.store.create_key(workspace="other")
-    url = server.base_url + TEMPLATIZE
+    url = server.base_url + TEMPLATIZE_PATH
     body = TEMPLATIZE_BODY
     assert httpx.post(url, headers=server.headers(), json=body).status_code == 200
     assert httpx.post(url, headers=server.headers(), json=body).status_code == 429
@@ -343,7 +341,7 @@ def test_backend_overload_is_a_529_overloaded_error(promptmill_server: RunningSe
     for _ in range(5):
         promptmill_server.fake.enqueue_error(529)
     response = httpx.post(
-        promptmill_server.base_url + GENERATE, headers=promptmill_server.headers(), json=TASK
+        promptmill_server.base_url + GENERATE_PATH, headers=promptmill_server.headers(), json=TASK
     )
     assert response.status_code == 529, response.text
     assert response.json()["error"]["type"] == "overloaded_error"
@@ -355,7 +353,7 @@ def test_a_small_limit_applies_to_ordinary_bodies(
 ) -> None:
     server = promptmill_server_factory(max_body_bytes=100)
     response = httpx.post(
-        server.base_url + GENERATE, headers=server.headers(), json={"task": "x" * 200}
+        server.base_url + GENERATE_PATH, headers=server.headers(), json={"task": "x" * 200}
     )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"

@@ -6,10 +6,9 @@ import sqlite3
 
 import httpx
 
+from promptmill.protocol import GENERATE_PATH, TEMPLATIZE_PATH
 from tests.conftest import RunningServer
 
-GENERATE = "/v1/experimental/generate_prompt"
-TEMPLATIZE = "/v1/experimental/templatize_prompt"
 BODY = {"task": "a chef for a meal prep planning service", "target_model": "claude-x"}
 
 
@@ -23,7 +22,7 @@ def test_a_successful_call_is_recorded_with_request_and_response(
     promptmill_server: RunningServer,
 ) -> None:
     response = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE,
+        promptmill_server.base_url + TEMPLATIZE_PATH,
         headers=promptmill_server.headers(),
         json=TEMPLATIZE_BODY,
     )
@@ -47,7 +46,7 @@ def test_a_backend_failure_is_recorded_with_the_target_model(
     for _ in range(5):
         promptmill_server.fake.enqueue_error(529)
     response = httpx.post(
-        promptmill_server.base_url + GENERATE, headers=promptmill_server.headers(), json=BODY
+        promptmill_server.base_url + GENERATE_PATH, headers=promptmill_server.headers(), json=BODY
     )
     assert response.status_code == 529
     (call,) = promptmill_server.store.recent_calls("default")
@@ -59,7 +58,7 @@ def test_a_backend_failure_is_recorded_with_the_target_model(
 
 def test_a_failed_call_is_recorded_with_its_error_type(promptmill_server: RunningServer) -> None:
     response = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE,
+        promptmill_server.base_url + TEMPLATIZE_PATH,
         headers=promptmill_server.headers(),
         json={"messages": [{"role": "assistant", "content": "hi"}]},
     )
@@ -73,7 +72,7 @@ def test_a_failed_call_is_recorded_with_its_error_type(promptmill_server: Runnin
 
 def test_calls_without_a_valid_key_are_not_recorded(promptmill_server: RunningServer) -> None:
     response = httpx.post(
-        promptmill_server.base_url + GENERATE,
+        promptmill_server.base_url + GENERATE_PATH,
         headers=promptmill_server.headers(**{"x-api-key": "sk-pm-wrong"}),
         json=BODY,
     )
@@ -90,7 +89,7 @@ def test_a_broken_store_does_not_turn_a_success_into_an_error(
         calls_table = next(name for name in tables if name in {"calls", "call"})
         connection.execute(f"drop table {calls_table}")
     response = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE,
+        promptmill_server.base_url + TEMPLATIZE_PATH,
         headers=promptmill_server.headers(),
         json=TEMPLATIZE_BODY,
     )

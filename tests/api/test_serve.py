@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from promptmill.protocol import PROMPT_TOOLS_BETA, TEMPLATIZE_PATH
 from promptmill.store import Store
-from tests.conftest import PROMPT_TOOLS_BETA
 from tests.fakes.openai_server import FakeOpenAIServer
 
 _START_SECONDS = 60.0
@@ -84,7 +84,7 @@ def test_serve_runs_the_api_and_exits_cleanly_on_ctrl_c(
         with Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as store:
             _, secret = store.create_key()
         response = httpx.post(
-            url + "/v1/experimental/templatize_prompt",
+            url + TEMPLATIZE_PATH,
             headers={"x-api-key": secret, "anthropic-beta": PROMPT_TOOLS_BETA},
             json={"messages": [{"role": "user", "content": "Translate hello to German"}]},
             timeout=60,

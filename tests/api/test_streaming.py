@@ -7,11 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
+from promptmill.protocol import GENERATE_PATH, TEMPLATIZE_PATH
 from tests.api.sse import parse_events
 from tests.conftest import RunningServer
 
-GENERATE = "/v1/experimental/generate_prompt"
-TEMPLATIZE = "/v1/experimental/templatize_prompt"
 TASK = {"task": "a chef for a meal prep planning service"}
 TEMPLATIZE_BODY = {
     "messages": [{"role": "user", "content": "Translate hello to German"}],
@@ -28,7 +27,7 @@ def _stream(server: RunningServer, path: str, body: dict[str, Any], **headers: s
 
 
 def test_stream_true_sends_progress_then_one_result(promptmill_server: RunningServer) -> None:
-    events = _stream(promptmill_server, TEMPLATIZE, {**TEMPLATIZE_BODY, "stream": True})
+    events = _stream(promptmill_server, TEMPLATIZE_PATH, {**TEMPLATIZE_BODY, "stream": True})
     names = [name for name, _ in events]
     assert names[-1] == "result"
     assert names.count("result") == 1
@@ -49,25 +48,29 @@ def test_stream_true_sends_progress_then_one_result(promptmill_server: RunningSe
 
 
 def test_accept_event_stream_header_also_streams(promptmill_server: RunningServer) -> None:
-    events = _stream(promptmill_server, TEMPLATIZE, TEMPLATIZE_BODY, accept="text/event-stream")
+    events = _stream(
+        promptmill_server, TEMPLATIZE_PATH, TEMPLATIZE_BODY, accept="text/event-stream"
+    )
     assert events[-1][0] == "result"
     assert list(events[-1][1]) == ["messages", "system", "usage", "variable_values"]
 
 
 def test_streamed_result_has_the_non_streaming_shape(promptmill_server: RunningServer) -> None:
     plain = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE,
+        promptmill_server.base_url + TEMPLATIZE_PATH,
         headers=promptmill_server.headers(),
         json=TEMPLATIZE_BODY,
     ).json()
-    _, streamed = _stream(promptmill_server, TEMPLATIZE, {**TEMPLATIZE_BODY, "stream": True})[-1]
+    _, streamed = _stream(promptmill_server, TEMPLATIZE_PATH, {**TEMPLATIZE_BODY, "stream": True})[
+        -1
+    ]
     # The fake vendor answers deterministically, so the two answers are the same.
     assert streamed == plain
 
 
 def test_stream_false_is_the_plain_json_answer(promptmill_server: RunningServer) -> None:
     response = httpx.post(
-        promptmill_server.base_url + TEMPLATIZE,
+        promptmill_server.base_url + TEMPLATIZE_PATH,
         headers=promptmill_server.headers(accept="text/event-stream"),
         json={**TEMPLATIZE_BODY, "stream": False},
     )
@@ -78,7 +81,7 @@ def test_stream_false_is_the_plain_json_answer(promptmill_server: RunningServer)
 def test_engine_failure_while_streaming_is_an_error_event(promptmill_server: RunningServer) -> None:
     for _ in range(5):
         promptmill_server.fake.enqueue_error(529)
-    events = _stream(promptmill_server, GENERATE, {**TASK, "stream": True})
+    events = _stream(promptmill_server, GENERATE_PATH, {**TASK, "stream": True})
     name, data = events[-1]
     assert name == "error"
     assert data["type"] == "error"
@@ -88,7 +91,7 @@ def test_engine_failure_while_streaming_is_an_error_event(promptmill_server: Run
 
 def test_bad_streaming_request_is_an_ordinary_json_error(promptmill_server: RunningServer) -> None:
     response = httpx.post(
-        promptmill_server.base_url + GENERATE,
+        promptmill_server.base_url + GENERATE_PATH,
         headers=promptmill_server.headers(),
         json={"task": "", "stream": True},
     )
@@ -99,7 +102,7 @@ def test_bad_streaming_request_is_an_ordinary_json_error(promptmill_server: Runn
 @pytest.mark.parametrize("stream", ["yes", 1])
 def test_stream_must_be_a_boolean(promptmill_server: RunningServer, stream: Any) -> None:
     response = httpx.post(
-        promptmill_server.base_url + GENERATE,
+        promptmill_server.base_url + GENERATE_PATH,
         headers=promptmill_server.headers(),
         json={**TASK, "stream": stream},
     )
@@ -108,7 +111,7 @@ def test_stream_must_be_a_boolean(promptmill_server: RunningServer, stream: Any)
 
 
 def test_streamed_calls_are_recorded(promptmill_server: RunningServer) -> None:
-    events = _stream(promptmill_server, TEMPLATIZE, {**TEMPLATIZE_BODY, "stream": True})
+    events = _stream(promptmill_server, TEMPLATIZE_PATH, {**TEMPLATIZE_BODY, "stream": True})
     (call,) = promptmill_server.store.recent_calls("default")
     assert call.endpoint == "templatize_prompt"
     assert call.status == 200

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from promptmill.api.auth import bearer_token, beta_names, check_anthropic_version
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
-from promptmill.api.routes import (
-    bearer_token,
-    beta_names,
-    check_anthropic_version,
-    wants_event_stream,
-)
+from promptmill.api.streaming import wants_event_stream
 from promptmill.errors import InvalidRequestError, RateLimitError
 
 

@@ -4,7 +4,7 @@ The client's retry, header and error-mapping rules are about what happens on the
 when a server misbehaves in a precise way (529, then 200; a 429 with ``retry-after``;
 a hang), which the real promptmill server cannot be made to do on demand. This one
 speaks plain HTTP on loopback (uvicorn, via the fakes' runner) and records every
-request's headers and body.
+request's path, headers and body.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class ScriptedAPIServer(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.answers: deque[Answer] = deque()
+        self.request_paths: list[str] = []
 
     def answer(self, status: int = 200, body: Any = None, **options: Any) -> None:
         self.answers.append(Answer(status, OK_BODY if body is None else body, **options))
@@ -58,6 +59,7 @@ class ScriptedAPIServer(FakeServer):
     def build_app(self) -> Starlette:
         async def handle(request: Request) -> Response:
             raw = await request.body()
+            self.request_paths.append(request.url.path)
             self.record(json.loads(raw) if raw else {}, dict(request.headers))
             answer = self.answers.popleft() if self.answers else Answer()
             if answer.delay:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from promptmill import AsyncClient, AuthenticationError, OverloadedError
-from promptmill.engine.types import Progress, PromptResult, TemplatizeResult
+from promptmill.types import Progress, PromptResult, TemplatizeResult
 from tests.client.live_server import LivePromptmill
 from tests.client.scripted_server import ScriptedAPIServer, error_body
 
@@ -33,9 +33,12 @@ def test_async_templatize_streams_progress_then_returns_variable_values(
                 "Translate hello to German", on_progress=seen.append
             )
 
+    live_server.fake.enqueue_json({"variables": [{"name": "WORD", "value": "hello"}]})
     result = asyncio.run(run())
     assert isinstance(result, TemplatizeResult)
-    assert seen
+    assert result.variable_values == {"WORD": "hello"}
+    assert result.messages[0].text == "Translate {{WORD}} to German"
+    assert [p.stage for p in seen] == ["propose", "substitute", "done"]
 
 
 def test_async_unknown_key_raises_authentication_error(live_server: LivePromptmill) -> None:

@@ -15,9 +15,16 @@ from promptmill import (
     OverloadedError,
     RateLimitError,
 )
-from promptmill.engine.types import Progress, PromptMessage, PromptResult, TemplatizeResult
+from promptmill.protocol import (
+    ANTHROPIC_VERSION,
+    GENERATE_PATH,
+    IMPROVE_PATH,
+    PROMPT_TOOLS_BETA,
+    TEMPLATIZE_PATH,
+)
+from promptmill.types import Progress, PromptMessage, PromptResult, TemplatizeResult
 from tests.client.live_server import LivePromptmill
-from tests.client.scripted_server import ScriptedAPIServer, error_body
+from tests.client.scripted_server import OK_BODY, ScriptedAPIServer, error_body
 
 # --- against a real promptmill server --------------------------------------------
 
@@ -44,16 +51,23 @@ def test_improve_prompt_accepts_a_plain_string_as_one_user_message(
 
 
 def test_templatize_prompt_returns_variable_values(live_server: LivePromptmill) -> None:
+    live_server.fake.enqueue_json(
+        {
+            "variables": [
+                {"name": "WORD", "value": "hello"},
+                {"name": "TARGET_LANGUAGE", "value": "German"},
+            ]
+        }
+    )
     with Client(live_server.url, api_key=live_server.api_key) as client:
         result = client.templatize_prompt(
             [PromptMessage.of("user", "Translate hello to German")],
             system="You are a professional English to German translator",
         )
     assert isinstance(result, TemplatizeResult)
-    restored = result.messages[0].text
-    for name, value in result.variable_values.items():
-        restored = restored.replace("{{" + name + "}}", value)
-    assert restored == "Translate hello to German"
+    assert result.variable_values == {"WORD": "hello", "TARGET_LANGUAGE": "German"}
+    assert result.messages[0].text == "Translate {{WORD}} to {{TARGET_LANGUAGE}}"
+    assert result.system == "You are a professional English to {{TARGET_LANGUAGE}} translator"
 
 
 def test_on_progress_reports_pipeline_stages_before_the_result(
@@ -121,10 +135,20 @@ def test_requests_carry_the_anthropic_headers_and_the_spec_path(
         client.generate_prompt("a chef", target_model="claude-sonnet-4-5")
     headers = scripted.request_headers[0]
     assert headers["x-api-key"] == "k"
-    assert headers["anthropic-version"] == "2023-06-01"
-    assert headers["anthropic-beta"] == "prompt-tools-2025-04-02"
+    assert headers["anthropic-version"] == ANTHROPIC_VERSION
+    assert headers["anthropic-beta"] == PROMPT_TOOLS_BETA
     assert headers["content-type"] == "application/json"
+    assert scripted.request_paths == [GENERATE_PATH]
     assert scripted.requests[0] == {"task": "a chef", "target_model": "claude-sonnet-4-5"}
+
+
+def test_improve_and_templatize_post_to_their_spec_paths(scripted: ScriptedAPIServer) -> None:
+    scripted.answer()
+    scripted.answer(body={**OK_BODY, "variable_values": {}})
+    with Client(scripted.root_url, api_key="k") as client:
+        client.improve_prompt("Plan meals")
+        client.templatize_prompt("Plan meals")
+    assert scripted.request_paths == [IMPROVE_PATH, TEMPLATIZE_PATH]
 
 
 def test_optional_fields_left_out_are_not_sent(scripted: ScriptedAPIServer) -> None:

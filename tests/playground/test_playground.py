@@ -149,60 +149,6 @@ def test_tabs_can_be_switched_with_the_arrow_keys(page: Any, live_server: LivePr
     expect(page.locator("#panel-generate")).to_be_hidden()
 
 
-# --- the history API -------------------------------------------------------------
-
-
-def test_history_api_needs_a_key(live_server: LivePromptmill) -> None:
-    response = httpx.get(f"{live_server.url}/v1/promptmill/history")
-    assert response.status_code == 401
-    assert response.json()["error"]["type"] == "authentication_error"
-
-
-def test_history_api_returns_the_workspace_calls_newest_first(
-    live_server: LivePromptmill,
-) -> None:
-    headers = {"x-api-key": live_server.api_key}
-    for word in ("first", "second"):
-        httpx.post(
-            f"{live_server.url}/v1/experimental/templatize_prompt",
-            headers={**headers, "anthropic-beta": "prompt-tools-2025-04-02"},
-            json={"messages": [{"role": "user", "content": f"Say {word}"}]},
-        ).raise_for_status()
-    page = httpx.get(f"{live_server.url}/v1/promptmill/history?limit=2", headers=headers).json()
-    calls = page["data"]
-    assert [c["request"]["messages"][0]["content"] for c in calls] == ["Say second", "Say first"]
-    assert {"id", "endpoint", "created_at", "status", "latency_ms", "usage", "response"} <= set(
-        calls[0]
-    )
-    one = httpx.get(f"{live_server.url}/v1/promptmill/history/{calls[0]['id']}", headers=headers)
-    assert one.json()["id"] == calls[0]["id"]
-
-
-def test_history_api_hides_other_workspaces_calls(live_server: LivePromptmill) -> None:
-    assert live_server.store is not None
-    _, other_key = live_server.store.create_key(workspace="other")
-    mine = httpx.get(
-        f"{live_server.url}/v1/promptmill/history?limit=1",
-        headers={"x-api-key": live_server.api_key},
-    ).json()["data"]
-    assert mine, "the default workspace should have calls by now"
-    theirs = httpx.get(
-        f"{live_server.url}/v1/promptmill/history/{mine[0]['id']}",
-        headers={"x-api-key": other_key},
-    )
-    assert theirs.status_code == 404
-    assert theirs.json()["error"]["type"] == "not_found_error"
-
-
-def test_history_api_rejects_an_out_of_range_limit(live_server: LivePromptmill) -> None:
-    response = httpx.get(
-        f"{live_server.url}/v1/promptmill/history?limit=0",
-        headers={"x-api-key": live_server.api_key},
-    )
-    assert response.status_code == 400
-    assert response.json()["error"]["type"] == "invalid_request_error"
-
-
 def test_playground_assets_are_served_locally_and_unknown_ones_are_404(
     live_server: LivePromptmill,
 ) -> None:

@@ -7,7 +7,9 @@ at shutdown; one passed in belongs to the caller.
 
 Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
-``error_responses`` and the routes. A wrong method on a known path is answered 405 with
+``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
+Prompt Tools endpoints), ``history`` and, when installed, ``web`` (the playground
+page). A wrong method on a known path is answered 405 with
 an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
 405 error type, and ``invalid_request_error`` is the type its clients already handle
 for a request the server will not serve as sent.
@@ -20,18 +22,18 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from pydantic.json_schema import models_json_schema
 
 from promptmill import __version__
+from promptmill.api import history, service, tools
 from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
-from promptmill.api.routes import REQUEST_MODELS, AppState, router
+from promptmill.api.state import AppState
 from promptmill.config import Settings
 
 if TYPE_CHECKING:
@@ -39,14 +41,6 @@ if TYPE_CHECKING:
     from promptmill.store import Store
 
 logger = logging.getLogger("promptmill.api")
-
-_DESCRIPTION = """\
-An open, self-hosted implementation of Anthropic's experimental Prompt Tools API
-(beta `prompt-tools-2025-04-02`): generate, improve and templatize prompts on any LLM.
-Every endpoint needs `x-api-key` and `anthropic-beta: prompt-tools-2025-04-02`.
-Errors are `{"type": "error", "error": {"type": ..., "message": ...}}`; every response
-carries a `request-id` header.
-"""
 
 
 def build_engine(settings: Settings) -> PromptEngine:
@@ -91,48 +85,24 @@ def create_app(
     app = FastAPI(
         title="promptmill",
         version=__version__,
-        description=_DESCRIPTION,
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.promptmill = state
     install_error_handlers(app)
-    app.include_router(router)
+    for routes in (service, tools, history):
+        app.include_router(routes.router)
     _include_playground(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
-    app.openapi = lambda: _openapi_schema(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_schema(app, tools.REQUEST_MODELS)  # type: ignore[method-assign]
     return app
 
 
 def _include_playground(app: FastAPI) -> None:
-    """Mount the playground router when its module is installed; a broken one fails loudly."""
-    if importlib.util.find_spec("promptmill.api.playground") is None:
+    """Mount the playground page when its module is installed; a broken one fails loudly."""
+    if importlib.util.find_spec("promptmill.api.web") is None:
         logger.debug("playground not available")
         return
-    playground = importlib.import_module("promptmill.api.playground")
-    app.include_router(playground.router)
-
-
-def _openapi_schema(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the request models, which the routes reference by name.
-
-    The routes parse their bodies by hand (see ``routes``), so FastAPI does not collect
-    the request models itself; they are added to ``components.schemas`` here.
-    """
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title,
-        version=app.version,
-        description=app.description,
-        routes=app.routes,
-    )
-    _, definitions = models_json_schema(
-        [(model, "validation") for model in REQUEST_MODELS],
-        ref_template="#/components/schemas/{model}",
-    )
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, definition in definitions.get("$defs", {}).items():
-        components.setdefault(name, definition)
-    app.openapi_schema = schema
-    return schema
+    web = importlib.import_module("promptmill.api.web")
+    app.include_router(web.router)

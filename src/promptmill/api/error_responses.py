@@ -28,6 +28,7 @@ from promptmill.errors import (
     PromptmillError,
     RateLimitError,
 )
+from promptmill.types import ErrorResponse
 
 _MAX_SHOWN_INPUT = 60
 
@@ -39,7 +40,12 @@ def error_response(
     all_headers = dict(headers or {})
     if isinstance(error, RateLimitError) and error.retry_after is not None:
         all_headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
-    return JSONResponse(error.to_body(), status_code=status or error.status, headers=all_headers)
+    return JSONResponse(error_body(error), status_code=status or error.status, headers=all_headers)
+
+
+def error_body(error: PromptmillError) -> dict[str, Any]:
+    """The API's error body for ``error``, built by the model that documents it."""
+    return ErrorResponse.of(error).model_dump(mode="json")
 
 
 def field_path(loc: Sequence[int | str]) -> str:

@@ -1,11 +1,16 @@
-"""Request and response models of the Prompt Tools API, exactly as the wire carries them.
+"""Request models of the Prompt Tools API, exactly as the wire carries them.
 
-They are the contract of ``docs/api.md`` and the source of ``/openapi.json``. Unknown
-top-level fields are ignored, as the Anthropic API does; everything promptmill cannot
-honour (image, tool or document blocks, ``cache_control``, a non-string ``system``) is
-rejected by validation so the 400 names the exact field. The message-order rule (user
-messages, then at most one assistant prefill) spans list items, so it lives in
-``check_message_order`` and is called by the routes after validation.
+They are the contract of ``docs/api.md`` and the source of ``/openapi.json``; the
+answers' models are in ``promptmill.types``, shared with the engine and the client.
+Unknown top-level fields are ignored, as the Anthropic API does; everything promptmill
+cannot honour (image, tool or document blocks, ``cache_control``, a non-string
+``system``) is rejected by validation so the 400 names the exact field.
+
+The message-order rule (user messages, then at most one assistant prefill) spans list
+items, so the models check it after their fields, with ``check_message_order`` (the
+engine calls the same function). It raises ``InvalidRequestError`` rather than a
+``ValueError`` on purpose: pydantic lets any other exception through unchanged, so the
+400 says ``messages.N.role: ...`` exactly as the rule words it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ from pydantic import (
     StrictBool,
     StrictStr,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from promptmill.engine.types import PromptMessage, TextBlock
-from promptmill.errors import InvalidRequestError
+from promptmill.types import PromptMessage, TextBlock, check_message_order
 
 TargetModel = Annotated[
     StrictStr,
@@ -109,6 +114,17 @@ class _StreamOption(BaseModel):
     )
 
 
+class _Messages(BaseModel):
+    """Requests that carry a prompt as messages: the order rule applies to them."""
+
+    messages: list[MessageParam]
+
+    @model_validator(mode="after")
+    def _check_order(self) -> _Messages:
+        check_message_order(self.messages)
+        return self
+
+
 class GeneratePromptRequest(_StreamOption):
     task: StrictStr = Field(
         min_length=1,
@@ -125,7 +141,7 @@ class GeneratePromptRequest(_StreamOption):
         return value
 
 
-class ImprovePromptRequest(_StreamOption):
+class ImprovePromptRequest(_Messages, _StreamOption):
     messages: list[MessageParam] = Field(
         min_length=1,
         description="The prompt to improve: user messages, optionally followed by one "
@@ -140,92 +156,13 @@ class ImprovePromptRequest(_StreamOption):
     target_model: TargetModel | None = None
 
 
-class TemplatizePromptRequest(_StreamOption):
+class TemplatizePromptRequest(_Messages, _StreamOption):
     messages: list[MessageParam] = Field(
         min_length=1,
         description="The prompt to templatize: user messages, optionally followed by one "
         "assistant prefill.",
     )
     system: StrictStr = Field(default="", description="The existing system prompt.")
-
-
-def check_message_order(messages: list[MessageParam]) -> None:
-    """Enforce the spec's shape: contiguous user messages, then at most one assistant prefill.
-
-    Raises ``InvalidRequestError`` whose message starts with the offending field path.
-    """
-    if messages[0].role != "user":
-        raise InvalidRequestError(
-            "messages.0.role: the first message must have role 'user' (got 'assistant'); "
-            "an assistant message is only allowed as a final prefill"
-        )
-    for index, message in enumerate(messages):
-        if message.role == "assistant" and index != len(messages) - 1:
-            raise InvalidRequestError(
-                f"messages.{index}.role: an assistant message is only allowed as the last "
-                "message (a prefill), after the user messages"
-            )
-
-
-class TextBlockOut(BaseModel):
-    model_config = ConfigDict(title="TextBlockResponse")
-
-    type: Literal["text"] = "text"
-    text: str
-
-
-class MessageOut(BaseModel):
-    model_config = ConfigDict(title="MessageResponse")
-
-    role: Literal["user", "assistant"]
-    content: list[TextBlockOut]
-
-
-class UsageOut(BaseModel):
-    model_config = ConfigDict(title="Usage")
-
-    input_tokens: int
-    output_tokens: int
-
-
-class PromptResponse(BaseModel):
-    """What generate_prompt and improve_prompt answer."""
-
-    messages: list[MessageOut] = Field(
-        description="Ready for the Messages API: the prompt as a user message, optionally "
-        "followed by an assistant prefill. Variables are written {{UPPER_SNAKE_CASE}}."
-    )
-    system: str = Field(description='The system prompt; `""` when there is none.')
-    usage: list[UsageOut] = Field(description="Token counts, one entry per model call made.")
-
-
-class TemplatizeResponse(PromptResponse):
-    """What templatize_prompt answers."""
-
-    variable_values: dict[str, str] = Field(
-        description="Each variable mapped to the original text it replaced."
-    )
-
-
-class ErrorDetail(BaseModel):
-    type: Literal[
-        "invalid_request_error",
-        "authentication_error",
-        "permission_error",
-        "not_found_error",
-        "request_too_large",
-        "rate_limit_error",
-        "api_error",
-        "overloaded_error",
-    ]
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    """The body of every error response."""
-
-    type: Literal["error"] = "error"
-    error: ErrorDetail
 
 
 class ServiceInfo(BaseModel):

@@ -16,12 +16,12 @@ Nothing from an SDK escapes this module's loop.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from promptmill.backoff import retry_wait
 from promptmill.errors import (
     APIError,
     OverloadedError,
@@ -33,7 +33,6 @@ T = TypeVar("T")
 
 # Statuses worth another attempt: timeouts, conflicts, rate limits, server faults, overload.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-_MAX_BACKOFF = 8.0
 
 
 @dataclass(frozen=True)
@@ -47,12 +46,6 @@ class Fault:
 
 Classifier = Callable[[Exception, float], Fault]
 """Maps an exception raised by one attempt (and that attempt's timeout) to a Fault."""
-
-
-def backoff_delay(retry_index: int, base: float) -> float:
-    """Exponential backoff with jitter: about ``base * 2**retry_index``, capped at 8 s."""
-    delay = min(_MAX_BACKOFF, base * 2.0**retry_index)
-    return delay * (0.75 + 0.5 * random.random())
 
 
 def call_with_retries(
@@ -85,12 +78,10 @@ def call_with_retries(
             fault = classify(exc, remaining)
             if not fault.retryable or retries >= max_retries:
                 raise fault.error from exc
-            delay = (
-                fault.retry_after
-                if fault.retry_after is not None
-                else backoff_delay(retries, backoff)
+            delay = retry_wait(
+                retries, retry_after=fault.retry_after, base=backoff, remaining=deadline - clock()
             )
-            if clock() + delay >= deadline:
+            if delay is None:
                 raise fault.error from exc
         sleep(delay)
         retries += 1

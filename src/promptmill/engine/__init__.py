@@ -34,6 +34,7 @@ from promptmill.engine.types import (
     Usage,
 )
 from promptmill.errors import APIError, InvalidRequestError
+from promptmill.types import check_message_order
 
 __all__ = ["PromptEngine", "fill_variables"]
 
@@ -119,7 +120,7 @@ class PromptEngine:
         *,
         on_progress: ProgressCallback | None = None,
     ) -> PromptResult:
-        _check_messages(messages)
+        check_message_order(messages)
         run = _Run(self.request_timeout, on_progress)
         original = _prompt_text(messages, system)
         variables = list(dict.fromkeys(n for n in placeholders(original) if _usable_name(n)))
@@ -136,7 +137,7 @@ class PromptEngine:
         *,
         on_progress: ProgressCallback | None = None,
     ) -> TemplatizeResult:
-        _check_messages(messages)
+        check_message_order(messages)
         run = _Run(self.request_timeout, on_progress)
         texts = [m.text for m in messages] + [system]
         run.progress("propose", "asking the model which values are variable")
@@ -295,22 +296,6 @@ def _weak_spots(plan: PromptPlan) -> list[str]:
 
 def _usable_name(name: str) -> bool:
     return bool(name) and name.replace("_", "").isalnum() and not name[0].isdigit()
-
-
-def _check_messages(messages: Sequence[PromptMessage]) -> None:
-    if not messages:
-        raise InvalidRequestError("messages: at least one message is required")
-    if messages[0].role != "user":
-        raise InvalidRequestError("messages.0.role: the first message must have role 'user'")
-    seen_assistant = False
-    for index, message in enumerate(messages):
-        if message.role == "assistant":
-            if seen_assistant or index != len(messages) - 1:
-                raise InvalidRequestError(
-                    f"messages.{index}.role: only contiguous user messages, optionally followed "
-                    "by one final assistant prefill, are supported"
-                )
-            seen_assistant = True
 
 
 def _prompt_text(messages: Sequence[PromptMessage], system: str) -> str:

@@ -1,0 +1,124 @@
+"""Who may call, and with which protocol headers: the checks every authenticated route makes.
+
+- ``x-api-key`` (401 ``authentication_error``): checked against the store on every
+  request, no cache, so a revoked key fails at once. ``Authorization: Bearer <key>`` is
+  accepted too, because recent official SDKs send the key that way; ``x-api-key`` wins
+  when both are present.
+- ``anthropic-version``: optional (missing is accepted, as the official clients always
+  send one); a value that is not a ``YYYY-MM-DD`` date is a 400 naming the header. Any
+  well-formed date is accepted.
+- ``anthropic-beta``: ``PROMPT_TOOLS_BETA`` must be among the betas (comma separated
+  and/or repeated headers). Without it the answer is what the Anthropic API gives a
+  request that lacks a required beta: 400 ``invalid_request_error``, whose message names
+  the exact header to add. Other betas are ignored.
+
+The ``*Header`` aliases declare these headers on a route, so ``/openapi.json`` lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import anyio.to_thread
+from fastapi import Header
+
+from promptmill.api.state import AppState
+from promptmill.errors import APIError, AuthenticationError, InvalidRequestError
+from promptmill.protocol import PROMPT_TOOLS_BETA
+
+if TYPE_CHECKING:
+    from promptmill.store import ApiKeyInfo
+
+_VERSION_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+ApiKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="x-api-key",
+        description="Your promptmill API key (`promptmill keys create`). Required.",
+    ),
+]
+AuthorizationHeader = Annotated[
+    str | None,
+    Header(
+        alias="authorization",
+        description="`Bearer <key>`: an alternative to x-api-key, as recent official SDKs send it.",
+    ),
+]
+VersionHeader = Annotated[
+    str | None,
+    Header(
+        alias="anthropic-version",
+        description="API version date, e.g. `2023-06-01`. Optional; a malformed value is a 400.",
+    ),
+]
+BetaHeader = Annotated[
+    list[str] | None,
+    Header(
+        alias="anthropic-beta",
+        description=f"Must include `{PROMPT_TOOLS_BETA}`. Comma-separated (`beta1,beta2`) or "
+        "the header repeated once per beta.",
+    ),
+]
+
+
+def check_anthropic_version(value: str | None) -> None:
+    """Missing is fine; otherwise it must be a real ``YYYY-MM-DD`` date."""
+    if value is None:
+        return
+    candidate = value.strip()
+    valid = bool(_VERSION_FORMAT.match(candidate))
+    if valid:
+        try:
+            date.fromisoformat(candidate)
+        except ValueError:
+            valid = False
+    if not valid:
+        raise InvalidRequestError(
+            f"anthropic-version: header value {value[:40]!r} is not a date in YYYY-MM-DD "
+            "form; send for example 'anthropic-version: 2023-06-01'"
+        )
+
+
+def beta_names(header_values: list[str]) -> set[str]:
+    """All betas from repeated and comma-separated ``anthropic-beta`` headers, spaces stripped."""
+    return {name.strip() for value in header_values for name in value.split(",") if name.strip()}
+
+
+def check_prompt_tools_beta(header_values: list[str]) -> None:
+    if PROMPT_TOOLS_BETA not in beta_names(header_values):
+        raise InvalidRequestError(
+            "the prompt tools API is in beta: add the header "
+            f"'anthropic-beta: {PROMPT_TOOLS_BETA}' to use this endpoint"
+        )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if that is what it holds."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+async def authenticate_key(
+    state: AppState, api_key: str | None, authorization: str | None
+) -> ApiKeyInfo:
+    """The key of a request (``x-api-key`` or a Bearer token), checked on every call.
+
+    No cache, so a revoked key fails at once; shared by every authenticated route.
+    """
+    api_key = api_key or bearer_token(authorization)
+    if not api_key:
+        raise AuthenticationError("x-api-key header is required")
+    store = state.store
+    if store is None:
+        raise APIError("the key store is not ready")
+    key = await anyio.to_thread.run_sync(store.authenticate, api_key)
+    if key is None:
+        raise AuthenticationError("invalid x-api-key")
+    return key

@@ -1,0 +1,89 @@
+"""The history API (a promptmill extension): a workspace's recorded calls, read-only.
+
+- ``GET /v1/promptmill/history?limit=N``: the key's workspace's recent calls, newest first;
+- ``GET /v1/promptmill/history/{call_id}``: one of them.
+
+A call belongs to a workspace, not to a key, so every key of a workspace sees the same
+history. The key is checked as on the tool routes (``x-api-key`` or a Bearer token);
+errors use the API's error body, through the app's exception handlers. The playground
+page reads it, and so can anyone with a key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+
+from promptmill.api.auth import ApiKeyHeader, AuthorizationHeader, authenticate_key
+from promptmill.api.state import app_state
+from promptmill.errors import APIError, NotFoundError
+from promptmill.protocol import HISTORY_PATH
+
+if TYPE_CHECKING:
+    from promptmill.store import Store
+
+router = APIRouter(tags=["history"])
+
+_MAX_HISTORY = 200
+# What the history shows of a call: no key id, the rest as the store keeps it.
+_SHOWN_FIELDS = (
+    "id",
+    "endpoint",
+    "created_at",
+    "target_model",
+    "backend",
+    "model",
+    "status",
+    "error_type",
+    "latency_ms",
+    "usage",
+    "input_tokens",
+    "output_tokens",
+    "request",
+    "response",
+)
+
+
+def _store_of(request: Request) -> Store:
+    store = app_state(request).store
+    if store is None:
+        raise APIError("the key store is not ready")
+    return store
+
+
+@router.get(HISTORY_PATH)
+async def list_history(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=_MAX_HISTORY)] = 50,
+    x_api_key: ApiKeyHeader = None,
+    authorization: AuthorizationHeader = None,
+) -> dict[str, Any]:
+    """The workspace's most recent calls, newest first, with their requests and responses."""
+    key = await authenticate_key(app_state(request), x_api_key, authorization)
+    calls = await anyio.to_thread.run_sync(
+        lambda: _store_of(request).recent_calls(key.workspace, limit=limit)
+    )
+    return {"workspace": key.workspace, "data": [_call_view(call.to_dict()) for call in calls]}
+
+
+@router.get(HISTORY_PATH + "/{call_id}")
+async def get_history_entry(
+    request: Request,
+    call_id: str,
+    x_api_key: ApiKeyHeader = None,
+    authorization: AuthorizationHeader = None,
+) -> dict[str, Any]:
+    """One recorded call of the workspace; ``not_found_error`` for another workspace's call."""
+    key = await authenticate_key(app_state(request), x_api_key, authorization)
+    call = await anyio.to_thread.run_sync(
+        lambda: _store_of(request).get_call(key.workspace, call_id)
+    )
+    if call is None:
+        raise NotFoundError(f"no call {call_id!r} in this workspace's history")
+    return _call_view(call.to_dict())
+
+
+def _call_view(call: dict[str, Any]) -> dict[str, Any]:
+    return {name: call.get(name) for name in _SHOWN_FIELDS}

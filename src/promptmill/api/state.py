@@ -1,0 +1,31 @@
+"""What the routes of one app share: the engine, the store, the rate limiter, running jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from promptmill.api.rate_limit import SlidingWindowRateLimiter
+
+if TYPE_CHECKING:
+    from promptmill.engine import PromptEngine
+    from promptmill.store import Store
+
+
+@dataclass
+class AppState:
+    """What the routes share; ``engine`` and ``store`` are filled in by the lifespan."""
+
+    rate_limiter: SlidingWindowRateLimiter
+    engine: PromptEngine | None = None
+    store: Store | None = None
+    # Streaming jobs keep running (and get recorded) even if their client goes away.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.promptmill
+    return state

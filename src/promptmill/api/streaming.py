@@ -1,0 +1,120 @@
+"""The streaming variant of a tool call (a promptmill extension), as Server-Sent Events.
+
+``"stream": true`` in the body, or an ``Accept`` header listing ``text/event-stream``
+when the body says nothing about ``stream``, turns a call into Server-Sent Events once
+its headers, key, rate limit and body passed: ``event: progress`` per pipeline step
+(data: ``promptmill.types.Progress``), then one ``event: result`` whose data is exactly
+the non-streaming JSON body, or one ``event: error`` whose data is the error body.
+The engine keeps running, and its call is recorded, even if the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import Header
+from fastapi.responses import StreamingResponse
+
+from promptmill.api.error_responses import error_body
+from promptmill.api.recording import CallRecorder
+from promptmill.api.state import AppState
+from promptmill.errors import APIError, PromptmillError
+from promptmill.types import Progress, ProgressCallback, PromptResult
+
+logger = logging.getLogger("promptmill.api")
+
+AcceptHeader = Annotated[
+    str | None,
+    Header(
+        alias="accept",
+        description="`text/event-stream` asks for the streaming variant (promptmill extension).",
+    ),
+]
+
+STREAM_CONTENT = {
+    "text/event-stream": {
+        "schema": {
+            "type": "string",
+            "description": "`progress` events, then one `result` (the JSON body above) or "
+            "`error` event.",
+        }
+    }
+}
+"""The OpenAPI ``content`` entry documenting a streamed 200 answer."""
+
+
+def wants_event_stream(accept: str | None) -> bool:
+    if not accept:
+        return False
+    return any(
+        part.split(";", 1)[0].strip().lower() == "text/event-stream" for part in accept.split(",")
+    )
+
+
+def sse_event(name: str, data: dict[str, Any]) -> str:
+    """One Server-Sent Event; ``data`` is compact JSON on a single line."""
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {name}\ndata: {payload}\n\n"
+
+
+@dataclass(frozen=True)
+class _Finished:
+    event: str
+    data: dict[str, Any]
+
+
+def event_stream(
+    state: AppState,
+    run: Callable[[ProgressCallback], PromptResult],
+    recorder: CallRecorder,
+) -> StreamingResponse:
+    """Run ``run(on_progress)`` in a worker thread and stream its progress and outcome."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Progress | _Finished] = asyncio.Queue()
+
+    def on_progress(progress: Progress) -> None:
+        # Called in the engine's worker thread: hand the event to the event loop.
+        loop.call_soon_threadsafe(queue.put_nowait, progress)
+
+    async def run_and_record() -> None:
+        try:
+            result = await anyio.to_thread.run_sync(run, on_progress)
+            body = result.model_dump(mode="json")
+        except PromptmillError as exc:
+            await recorder.record(status=exc.status, error_type=exc.error_type)
+            queue.put_nowait(_Finished("error", error_body(exc)))
+            return
+        except Exception:
+            logger.exception("unhandled error in streamed %s call", recorder.endpoint)
+            await recorder.record(status=500, error_type="api_error")
+            error = APIError(
+                f"internal server error; quote request-id {recorder.request_id} when reporting"
+            )
+            queue.put_nowait(_Finished("error", error_body(error)))
+            return
+        await recorder.record(status=200, response=body)
+        queue.put_nowait(_Finished("result", body))
+
+    job = loop.create_task(run_and_record())
+    state.background.add(job)
+    job.add_done_callback(state.background.discard)
+
+    async def events() -> AsyncIterator[str]:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _Finished):
+                yield sse_event(item.event, item.data)
+                return
+            yield sse_event("progress", item.model_dump(mode="json"))
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )

@@ -1,0 +1,26 @@
+"""The wire protocol's constants, defined once for the server, the client, the CLI and the tests.
+
+The three tool paths, the beta they require and the ``anthropic-version`` the client
+sends are those of Anthropic's Prompt Tools API, so a client built on these names talks
+to ``https://api.anthropic.com`` and to a promptmill server alike. Promptmill's own
+extensions live under ``PROMPTMILL_PREFIX``, a prefix the Anthropic API does not use.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PROMPT_TOOLS_BETA: Final = "prompt-tools-2025-04-02"
+"""The ``anthropic-beta`` value every tool call must carry."""
+
+ANTHROPIC_VERSION: Final = "2023-06-01"
+"""The ``anthropic-version`` the client sends (the server accepts any well-formed date)."""
+
+GENERATE_PATH: Final = "/v1/experimental/generate_prompt"
+IMPROVE_PATH: Final = "/v1/experimental/improve_prompt"
+TEMPLATIZE_PATH: Final = "/v1/experimental/templatize_prompt"
+
+PROMPTMILL_PREFIX: Final = "/v1/promptmill"
+"""Where promptmill's extensions to the API live (history, and evaluation later)."""
+
+HISTORY_PATH: Final = f"{PROMPTMILL_PREFIX}/history"

@@ -1,0 +1,80 @@
+"""The history API: a workspace's recorded calls, read back with any of its keys."""
+
+from __future__ import annotations
+
+import httpx
+
+from promptmill.protocol import HISTORY_PATH, TEMPLATIZE_PATH
+from tests.conftest import RunningServer
+
+
+def _templatize(server: RunningServer, text: str) -> None:
+    httpx.post(
+        server.base_url + TEMPLATIZE_PATH,
+        headers=server.headers(),
+        json={"messages": [{"role": "user", "content": text}]},
+    ).raise_for_status()
+
+
+def test_history_api_needs_a_key(promptmill_server: RunningServer) -> None:
+    response = httpx.get(promptmill_server.base_url + HISTORY_PATH)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_history_api_returns_the_workspace_calls_newest_first(
+    promptmill_server: RunningServer,
+) -> None:
+    for word in ("first", "second"):
+        _templatize(promptmill_server, f"Say {word}")
+    headers = {"x-api-key": promptmill_server.api_key}
+    page = httpx.get(f"{promptmill_server.base_url}{HISTORY_PATH}?limit=2", headers=headers)
+    assert page.json()["workspace"] == "default"
+    calls = page.json()["data"]
+    assert [c["request"]["messages"][0]["content"] for c in calls] == ["Say second", "Say first"]
+    assert {c["endpoint"] for c in calls} == {"templatize_prompt"}
+    assert {"id", "endpoint", "created_at", "status", "latency_ms", "usage", "response"} <= set(
+        calls[0]
+    )
+    assert "key_id" not in calls[0]
+    one = httpx.get(f"{promptmill_server.base_url}{HISTORY_PATH}/{calls[0]['id']}", headers=headers)
+    assert one.json() == calls[0]
+
+
+def test_history_api_accepts_a_bearer_token(promptmill_server: RunningServer) -> None:
+    _templatize(promptmill_server, "Say hi")
+    response = httpx.get(
+        promptmill_server.base_url + HISTORY_PATH,
+        headers={"authorization": f"Bearer {promptmill_server.api_key}"},
+    )
+    assert response.status_code == 200
+    assert len(response.json()["data"]) == 1
+
+
+def test_history_api_hides_other_workspaces_calls(promptmill_server: RunningServer) -> None:
+    _templatize(promptmill_server, "Say mine")
+    _, other_key = promptmill_server.store.create_key(workspace="other")
+    mine = httpx.get(
+        f"{promptmill_server.base_url}{HISTORY_PATH}?limit=1",
+        headers={"x-api-key": promptmill_server.api_key},
+    ).json()["data"]
+    assert len(mine) == 1
+    theirs = httpx.get(
+        f"{promptmill_server.base_url}{HISTORY_PATH}/{mine[0]['id']}",
+        headers={"x-api-key": other_key},
+    )
+    assert theirs.status_code == 404
+    assert theirs.json()["error"]["type"] == "not_found_error"
+    their_list = httpx.get(
+        promptmill_server.base_url + HISTORY_PATH, headers={"x-api-key": other_key}
+    )
+    assert their_list.json() == {"workspace": "other", "data": []}
+
+
+def test_history_api_rejects_an_out_of_range_limit(promptmill_server: RunningServer) -> None:
+    response = httpx.get(
+        f"{promptmill_server.base_url}{HISTORY_PATH}?limit=0",
+        headers={"x-api-key": promptmill_server.api_key},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
