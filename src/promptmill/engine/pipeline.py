@@ -1,0 +1,338 @@
+"""The prompt tools' pipeline: plan -> render -> validate, behind generate, improve and
+templatize, with the bounded repair loop that asks the model again when a plan fails.
+
+It knows nothing of HTTP, SQL or the CLI: callers hand it plain values and a
+``ChatBackend`` and get typed results or a ``promptmill.errors`` exception. Every
+request runs against one deadline; each model call gets the time that is left, and the
+repair loop is bounded, so nothing hangs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from promptmill.backends.base import ChatBackend, ChatReply, ChatRequest, ChatTurn
+from promptmill.engine import metaprompts
+from promptmill.engine.checks import (
+    check_prompt,
+    content_words,
+    mentions_injection,
+    placeholders,
+)
+from promptmill.engine.families import model_family
+from promptmill.engine.plan import PromptPlan, extract_json_object, parse_plan, plan_schema
+from promptmill.engine.render import RenderedPrompt, render_prompt
+from promptmill.engine.templatize import apply_variables
+from promptmill.engine.types import (
+    Progress,
+    ProgressCallback,
+    PromptMessage,
+    PromptResult,
+    TemplatizeResult,
+    Usage,
+)
+from promptmill.errors import APIError, InvalidRequestError
+
+__all__ = ["PromptEngine"]
+
+PLAN_ATTEMPTS = 3
+PLAN_MAX_TOKENS = 700
+TEMPLATIZE_MAX_TOKENS = 500
+MAX_TEMPLATE_VARIABLES = 12
+
+_TEMPLATIZE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "variables": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "value": {"type": "string"},
+                },
+                "required": ["name", "value"],
+            },
+        }
+    },
+    "required": ["variables"],
+}
+
+
+class _Run:
+    """Book-keeping of one request: its deadline, usage list and progress reports."""
+
+    def __init__(self, timeout: float, on_progress: ProgressCallback | None) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.usage: list[Usage] = []
+        self._on_progress = on_progress
+
+    def progress(self, stage: str, message: str, attempt: int = 1) -> None:
+        if self._on_progress is not None:
+            self._on_progress(Progress(stage=stage, message=message, attempt=attempt))
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise APIError("the request ran out of time before the model finished")
+        return left
+
+    def call(self, backend: ChatBackend, request: ChatRequest) -> ChatReply:
+        reply = backend.chat(request)
+        self.usage.append(Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
+        return reply
+
+
+class PromptEngine:
+    """Writes, improves and templatizes prompts with one backend. Thread-safe."""
+
+    def __init__(self, backend: ChatBackend, *, request_timeout: float = 120.0) -> None:
+        self.backend = backend
+        self.request_timeout = request_timeout
+
+    # --- generate ---------------------------------------------------------------------
+
+    def generate(
+        self,
+        task: str,
+        target_model: str | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> PromptResult:
+        if not task or not task.strip():
+            raise InvalidRequestError("task: must be a non-empty string")
+        run = _Run(self.request_timeout, on_progress)
+        request = metaprompts.generate_plan_request(task.strip(), target_model)
+        plan = self._plan(run, request, task=task, fixed_inputs=None)
+        return self._finish(run, plan, target_model, declared=[i.name for i in plan.inputs])
+
+    # --- improve ----------------------------------------------------------------------
+
+    def improve(
+        self,
+        messages: Sequence[PromptMessage],
+        system: str = "",
+        feedback: str | None = None,
+        target_model: str | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> PromptResult:
+        _check_messages(messages)
+        run = _Run(self.request_timeout, on_progress)
+        original = _prompt_text(messages, system)
+        variables = list(dict.fromkeys(n for n in placeholders(original) if _usable_name(n)))
+        request = metaprompts.improve_plan_request(original, feedback, variables, target_model)
+        plan = self._plan(run, request, task=original, fixed_inputs=variables)
+        return self._finish(run, plan, target_model, declared=variables, keep_names=True)
+
+    # --- templatize -------------------------------------------------------------------
+
+    def templatize(
+        self,
+        messages: Sequence[PromptMessage],
+        system: str = "",
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> TemplatizeResult:
+        _check_messages(messages)
+        run = _Run(self.request_timeout, on_progress)
+        texts = [m.text for m in messages] + [system]
+        run.progress("propose", "asking the model which values are variable")
+        reply = run.call(
+            self.backend,
+            ChatRequest(
+                turns=[
+                    ChatTurn("user", metaprompts.templatize_request(_prompt_text(messages, system)))
+                ],
+                system=metaprompts.TEMPLATIZE_SYSTEM,
+                json_schema=_TEMPLATIZE_SCHEMA,
+                max_tokens=TEMPLATIZE_MAX_TOKENS,
+                temperature=0.0,
+                timeout=run.remaining(),
+            ),
+        )
+        proposals = _templatize_proposals(reply.text)
+        run.progress("substitute", f"checking {len(proposals)} proposed variables")
+        templated, values = apply_variables(texts, proposals)
+        run.progress("done", f"{len(values)} variables")
+        return TemplatizeResult(
+            messages=[
+                PromptMessage.of(m.role, text) for m, text in zip(messages, templated, strict=False)
+            ],
+            system=templated[-1],
+            usage=run.usage,
+            variable_values=values,
+        )
+
+    # --- the pipeline -----------------------------------------------------------------
+
+    def _plan(
+        self, run: _Run, request_text: str, *, task: str, fixed_inputs: list[str] | None
+    ) -> PromptPlan:
+        """Ask for a plan until one validates, at most ``PLAN_ATTEMPTS`` times."""
+        turns = [ChatTurn("user", request_text)]
+        schema = plan_schema(fixed_inputs=fixed_inputs)
+        problems: list[str] = []
+        for attempt in range(1, PLAN_ATTEMPTS + 1):
+            run.progress(
+                "plan" if attempt == 1 else "repair",
+                "the model is planning the prompt"
+                if attempt == 1
+                else "asking the model to fix: " + "; ".join(problems),
+                attempt,
+            )
+            reply = run.call(
+                self.backend,
+                ChatRequest(
+                    turns=turns,
+                    system=metaprompts.PLANNER_SYSTEM,
+                    json_schema=schema,
+                    max_tokens=PLAN_MAX_TOKENS,
+                    temperature=(0.2, 0.5, 0.8)[min(attempt, 3) - 1],
+                    timeout=run.remaining(),
+                ),
+            )
+            run.progress("validate", "checking the plan", attempt)
+            try:
+                raw = extract_json_object(reply.text)
+            except ValueError as exc:
+                # Unparseable (often a small model stuck in a loop): showing it the broken
+                # reply makes it repeat itself, so ask afresh at a higher temperature.
+                problems = [str(exc)]
+                continue
+            try:
+                plan = parse_plan(raw, fixed_inputs=fixed_inputs)
+            except ValueError as exc:
+                problems = [str(exc)]
+            else:
+                problems = _plan_problems(plan, task)
+                soft = _weak_spots(plan) if attempt < PLAN_ATTEMPTS else []
+                if not problems and not soft:
+                    return plan
+                problems = problems + soft
+            if len(turns) == 1:
+                # Feed the problems back once; if the repaired plan fails too, start afresh,
+                # because small models tend to repeat a flawed plan they are shown.
+                turns = [
+                    turns[0],
+                    ChatTurn("assistant", reply.text),
+                    ChatTurn("user", metaprompts.repair_request(problems)),
+                ]
+            else:
+                turns = turns[:1]
+        raise APIError(
+            f"the model did not produce a valid prompt plan after {PLAN_ATTEMPTS} attempts: "
+            + "; ".join(problems)
+        )
+
+    def _finish(
+        self,
+        run: _Run,
+        plan: PromptPlan,
+        target_model: str | None,
+        *,
+        declared: list[str],
+        keep_names: bool = False,
+    ) -> PromptResult:
+        run.progress("render", f"rendering for the {model_family(target_model)} family")
+        rendered = render_prompt(plan, model_family(target_model))
+        problems = check_prompt(
+            [rendered.user, rendered.system], declared=declared, require_upper_snake=not keep_names
+        )
+        if problems:  # The renderer owns the structure, so this is a bug, not a model fault.
+            raise APIError(
+                "rendered prompt failed validation: " + "; ".join(p.message for p in problems)
+            )
+        run.progress("done", "prompt ready")
+        return PromptResult(messages=_messages(rendered), system=rendered.system, usage=run.usage)
+
+
+def _messages(rendered: RenderedPrompt) -> list[PromptMessage]:
+    messages = [PromptMessage.of("user", rendered.user)]
+    if rendered.prefill:
+        messages.append(PromptMessage.of("assistant", rendered.prefill))
+    return messages
+
+
+def _plan_problems(plan: PromptPlan, task: str) -> list[str]:
+    """Content checks the schema cannot express: on topic, no injected instructions."""
+    problems = []
+    plan_text = " ".join(plan.text_fields())
+    task_words = content_words(task)
+    if task_words and task.isascii() and not task_words & content_words(plan_text):
+        problems.append("the plan is not about the task: mention what the task is about")
+    if mentions_injection(plan_text):
+        problems.append(
+            "the plan repeats an instruction to ignore instructions; describe the legitimate "
+            "task only"
+        )
+    return problems
+
+
+_GENERIC_ROLES = frozenset(
+    {"assistant", "ai assistant", "ai", "helpful assistant", "chatbot", "ai model"}
+)
+
+
+def _weak_spots(plan: PromptPlan) -> list[str]:
+    """Quality problems worth one more model call, but not worth failing the request for."""
+    spots = []
+    if plan.role.lower().removeprefix("an ").removeprefix("a ").strip() in _GENERIC_ROLES:
+        spots.append(
+            f"the role {plan.role!r} is generic: name the expertise the task needs "
+            "(for example a profession)"
+        )
+    for item in plan.inputs:
+        if len(re.findall(r"[^\W\d_]{2,}", item.description)) < 2:
+            spots.append(
+                f"the description of input {item.name} ({item.description!r}) does not say "
+                "what it contains"
+            )
+    return spots
+
+
+def _usable_name(name: str) -> bool:
+    return bool(name) and name.replace("_", "").isalnum() and not name[0].isdigit()
+
+
+def _check_messages(messages: Sequence[PromptMessage]) -> None:
+    if not messages:
+        raise InvalidRequestError("messages: at least one message is required")
+    if messages[0].role != "user":
+        raise InvalidRequestError("messages.0.role: the first message must have role 'user'")
+    seen_assistant = False
+    for index, message in enumerate(messages):
+        if message.role == "assistant":
+            if seen_assistant or index != len(messages) - 1:
+                raise InvalidRequestError(
+                    f"messages.{index}.role: only contiguous user messages, optionally followed "
+                    "by one final assistant prefill, are supported"
+                )
+            seen_assistant = True
+
+
+def _prompt_text(messages: Sequence[PromptMessage], system: str) -> str:
+    parts = []
+    if system:
+        parts.append(f"[system]\n{system}")
+    for message in messages:
+        parts.append(f"[{message.role}]\n{message.text}")
+    return "\n\n".join(parts)
+
+
+def _templatize_proposals(text: str) -> list[tuple[str, str]]:
+    try:
+        data = extract_json_object(text)
+    except ValueError:
+        return []
+    items = data.get("variables")
+    if not isinstance(items, list):
+        return []
+    return [
+        (str(item["name"]), str(item["value"]))
+        for item in items
+        if isinstance(item, dict) and item.get("name") and isinstance(item.get("value"), str)
+    ][:MAX_TEMPLATE_VARIABLES]
