@@ -22,7 +22,9 @@ from promptmill.engine.checks import (
     mentions_injection,
     placeholders,
 )
-from promptmill.engine.families import model_family
+from promptmill.engine.families import accepts_prefill, model_family
+from promptmill.engine.headings import headings_for
+from promptmill.engine.language import ENGLISH, Language, detect_language
 from promptmill.engine.plan import PromptPlan, extract_json_object, parse_plan, plan_schema
 from promptmill.engine.render import RenderedPrompt, render_prompt
 from promptmill.engine.templatize import apply_variables
@@ -100,14 +102,34 @@ class PromptEngine:
         task: str,
         target_model: str | None = None,
         *,
+        separate_system: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> PromptResult:
+        """Write a prompt for ``task``, in the task's language, for ``target_model``.
+
+        The result follows the Prompt Tools API's contract: ``system`` is ``""`` and the
+        whole prompt is the first user message, laid out in the target family's
+        conventions; an assistant prefill follows only if the target accepts one
+        (``families.accepts_prefill``), otherwise the prompt states the answer's opening
+        as an instruction. With ``separate_system=True`` (promptmill's own opt-in, for
+        clients that want it), families whose vendor convention is a system/developer
+        message (GPT, o-series, Gemini) get their instructions in ``system`` and only the
+        inputs in the user message; other families are unaffected.
+        """
         if not task or not task.strip():
             raise InvalidRequestError("task: must be a non-empty string")
         run = _Run(self.request_timeout, on_progress)
-        request = metaprompts.generate_plan_request(task.strip(), target_model)
-        plan = self._plan(run, request, task=task, fixed_inputs=None)
-        return self._finish(run, plan, target_model, declared=[i.name for i in plan.inputs])
+        language = detect_language(task)
+        request = metaprompts.generate_plan_request(task.strip(), target_model, language)
+        plan = self._plan(run, request, task=task, language=language, fixed_inputs=None)
+        return self._finish(
+            run,
+            plan,
+            target_model,
+            language=language,
+            separate_system=separate_system,
+            declared=[i.name for i in plan.inputs],
+        )
 
     # --- improve ----------------------------------------------------------------------
 
@@ -118,15 +140,33 @@ class PromptEngine:
         feedback: str | None = None,
         target_model: str | None = None,
         *,
+        separate_system: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> PromptResult:
+        """Rewrite a prompt, keeping its variables and its language, applying ``feedback``.
+
+        Returns the same shape as ``generate`` (``system: ""`` unless ``separate_system``
+        is asked for and the target's family uses one; a prefill only where the target
+        accepts it). The language is that of the prompt being improved.
+        """
         _check_messages(messages)
         run = _Run(self.request_timeout, on_progress)
         original = _prompt_text(messages, system)
         variables = list(dict.fromkeys(n for n in placeholders(original) if _usable_name(n)))
-        request = metaprompts.improve_plan_request(original, feedback, variables, target_model)
-        plan = self._plan(run, request, task=original, fixed_inputs=variables)
-        return self._finish(run, plan, target_model, declared=variables, keep_names=True)
+        language = detect_language(" ".join([system, *(m.text for m in messages)]))
+        request = metaprompts.improve_plan_request(
+            original, feedback, variables, target_model, language
+        )
+        plan = self._plan(run, request, task=original, language=language, fixed_inputs=variables)
+        return self._finish(
+            run,
+            plan,
+            target_model,
+            language=language,
+            separate_system=separate_system,
+            declared=variables,
+            keep_names=True,
+        )
 
     # --- templatize -------------------------------------------------------------------
 
@@ -170,7 +210,13 @@ class PromptEngine:
     # --- the pipeline -----------------------------------------------------------------
 
     def _plan(
-        self, run: _Run, request_text: str, *, task: str, fixed_inputs: list[str] | None
+        self,
+        run: _Run,
+        request_text: str,
+        *,
+        task: str,
+        language: Language,
+        fixed_inputs: list[str] | None,
     ) -> PromptPlan:
         """Ask for a plan until one validates, at most ``PLAN_ATTEMPTS`` times."""
         turns = [ChatTurn("user", request_text)]
@@ -208,8 +254,8 @@ class PromptEngine:
             except ValueError as exc:
                 problems = [str(exc)]
             else:
-                problems = _plan_problems(plan, task)
-                soft = _weak_spots(plan) if attempt < PLAN_ATTEMPTS else []
+                problems = _plan_problems(plan, task, language)
+                soft = _weak_spots(plan, language) if attempt < PLAN_ATTEMPTS else []
                 if not problems and not soft:
                     return plan
                 problems = problems + soft
@@ -234,11 +280,20 @@ class PromptEngine:
         plan: PromptPlan,
         target_model: str | None,
         *,
+        language: Language,
+        separate_system: bool,
         declared: list[str],
         keep_names: bool = False,
     ) -> PromptResult:
-        run.progress("render", f"rendering for the {model_family(target_model)} family")
-        rendered = render_prompt(plan, model_family(target_model))
+        family = model_family(target_model)
+        run.progress("render", f"rendering for the {family} family")
+        rendered = render_prompt(
+            plan,
+            family,
+            prefill=accepts_prefill(target_model),
+            separate_system=separate_system,
+            headings=headings_for(language),
+        )
         problems = check_prompt(
             [rendered.user, rendered.system], declared=declared, require_upper_snake=not keep_names
         )
@@ -257,12 +312,21 @@ def _messages(rendered: RenderedPrompt) -> list[PromptMessage]:
     return messages
 
 
-def _plan_problems(plan: PromptPlan, task: str) -> list[str]:
-    """Content checks the schema cannot express: on topic, no injected instructions."""
+def _plan_problems(plan: PromptPlan, task: str, language: Language) -> list[str]:
+    """Content checks the schema cannot express: on topic, no injected instructions.
+
+    The topic check compares words of the task and the plan, so it runs when both are in
+    the same language (any language; see ``content_words``). A plan in another language
+    is the soft problem ``_weak_spots`` reports, not an off-topic plan.
+    """
     problems = []
     plan_text = " ".join(plan.text_fields())
     task_words = content_words(task)
-    if task_words and task.isascii() and not task_words & content_words(plan_text):
+    if (
+        task_words
+        and detect_language(plan_text) == language
+        and not task_words & content_words(plan_text)
+    ):
         problems.append("the plan is not about the task: mention what the task is about")
     if mentions_injection(plan_text):
         problems.append(
@@ -277,9 +341,15 @@ _GENERIC_ROLES = frozenset(
 )
 
 
-def _weak_spots(plan: PromptPlan) -> list[str]:
+def _weak_spots(plan: PromptPlan, language: Language) -> list[str]:
     """Quality problems worth one more model call, but not worth failing the request for."""
     spots = []
+    if language != ENGLISH and detect_language(" ".join(plan.text_fields())) != language:
+        spots.append(
+            f"the plan is not written in {language.name}: write every text field in "
+            f"{language.name}, the language of the task (input names stay ASCII "
+            "UPPER_SNAKE_CASE)"
+        )
     if plan.role.lower().removeprefix("an ").removeprefix("a ").strip() in _GENERIC_ROLES:
         spots.append(
             f"the role {plan.role!r} is generic: name the expertise the task needs "
