@@ -356,12 +356,19 @@ def _weak_spots(plan: PromptPlan, language: Language) -> list[str]:
             "(for example a profession)"
         )
     for item in plan.inputs:
-        if len(re.findall(r"[^\W\d_]{2,}", item.description)) < 2:
+        if not _says_what_it_contains(item.description):
             spots.append(
                 f"the description of input {item.name} ({item.description!r}) does not say "
                 "what it contains"
             )
     return spots
+
+
+def _says_what_it_contains(description: str) -> bool:
+    """Two words at least; for scripts written without spaces, three character pairs."""
+    return (
+        len(re.findall(r"[^\W\d_]{2,}", description)) >= 2 or len(content_words(description)) >= 3
+    )
 
 
 def _usable_name(name: str) -> bool:

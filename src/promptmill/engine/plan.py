@@ -201,11 +201,7 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
                 f"the input name {item.name!r} has no ASCII letters: name every input in "
                 "English UPPER_SNAKE_CASE (translate or transliterate it)"
             )
-        name = (
-            item.name
-            if fixed_inputs is not None
-            else to_variable_name(unicodedata.normalize("NFKD", item.name))
-        )
+        name = item.name if fixed_inputs is not None else to_variable_name(_ascii_fold(item.name))
         if name in seen:
             continue
         seen.add(name)
@@ -230,10 +226,13 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
     return cleaned
 
 
+def _ascii_fold(name: str) -> str:
+    """``name`` with accents folded and other non-ASCII letters dropped (``Café`` -> ``Cafe``)."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+
+
 def _ascii_letters(name: str) -> str:
-    """The ASCII letters of ``name`` once accents are folded (``Café`` -> ``Cafe``)."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return "".join(c for c in folded if c.isalpha())
+    return "".join(c for c in _ascii_fold(name) if c.isalpha())
 
 
 def _strip_numbering(text: str) -> str:
