@@ -77,7 +77,8 @@ The prompt will be given to {target}.
 {_PLAN_FIELDS.format(inputs=_INPUTS_FIELD)}
 
 Every field must be specific to the task in <task_description>, never generic.\
-{language_rule(language, "task description")} Reply with the JSON plan only."""
+{language_rule(language, "task description")} Reply with
+the JSON plan only."""
 
 
 def improve_plan_request(
