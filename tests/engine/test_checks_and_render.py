@@ -198,3 +198,22 @@ def test_the_validator_flags_wrapper_tags() -> None:
 def test_balanced_tag_mentions_in_prose_pass() -> None:
     assert unbalanced_tags("Think inside <thinking></thinking> tags.<a><b></b></a>") == []
     assert unbalanced_tags("<a><b></a>") == ["<b>"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_japanese_prompts_join_sentences_without_spaces_and_end_them_with_a_full_stop(
+    family: Family,
+) -> None:
+    plan = _plan(
+        role="シェフ",
+        objective="食事を計画する",
+        inputs=[PlanInput(name="DIET", description="顧客の食事制限")],
+        steps=["読む", "書く"],
+        constraints=["アレルギーを守る"],
+        output_format="表",
+    )
+    japanese = headings_for(Language("ja", "Japanese"))
+    rendered = render_prompt(plan, family, separate_system=True, headings=japanese)
+    text = rendered.system + rendered.user
+    assert "。 " not in text and "： " not in text
+    assert "計画する。" in text and "顧客の食事制限：" in text

@@ -42,6 +42,7 @@ class Headings:
     input_label: str
     colon: str = ":"
     full_stop: str = "."
+    gap: str = " "  # between sentences, and after a colon; none in Japanese
 
 
 ENGLISH_HEADINGS = Headings(
@@ -244,6 +245,7 @@ _TRANSLATED: dict[str, Headings] = {
         input_label="入力 — {description}：",
         colon="：",
         full_stop="。",
+        gap="",
     ),
 }
 

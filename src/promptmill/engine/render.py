@@ -114,14 +114,14 @@ def render_prompt(
 
 
 def _render_claude(plan: PromptPlan, *, h: Headings, prefill: bool) -> RenderedPrompt:
-    parts = [f"{_role_line(plan.role, h)} {_sentence(plan.objective, h)}"]
+    parts = [_role_line(plan.role, h) + h.gap + _sentence(plan.objective, h)]
     if plan.inputs:
         parts.append(h.information + "\n\n" + _input_blocks(plan.inputs, h))
     parts.append(h.steps_intro + "\n" + _numbered(plan.steps, h))
     if plan.constraints:
         parts.append(h.rules_intro + "\n" + _bulleted(plan.constraints, h))
     if plan.output_format:
-        parts.append(h.answer_format + " " + _sentence(plan.output_format, h))
+        parts.append(h.answer_format + h.gap + _sentence(plan.output_format, h))
     tag = "thinking" if plan.think_first else "answer"
     parts.append(h.think_in_tags if plan.think_first else h.answer_in_tags)
     if not prefill:
@@ -131,14 +131,14 @@ def _render_claude(plan: PromptPlan, *, h: Headings, prefill: bool) -> RenderedP
 
 def _render_openai(plan: PromptPlan, *, h: Headings, reasoning_model: bool) -> RenderedPrompt:
     system = [
-        f"# {h.identity}\n\n{_role_line(plan.role, h)} {_sentence(plan.objective, h)}",
+        f"# {h.identity}\n\n" + _role_line(plan.role, h) + h.gap + _sentence(plan.objective, h),
         f"# {h.instructions}\n\n" + _numbered(plan.steps, h),
     ]
     if plan.constraints:
         system.append(f"# {h.rules}\n\n" + _bulleted(plan.constraints, h))
     output = _sentence(plan.output_format, h) if plan.output_format else ""
     if plan.think_first and not reasoning_model:
-        output = (output + " " if output else "") + h.reason_then_final_line
+        output = (output + h.gap if output else "") + h.reason_then_final_line
     if output:
         system.append(f"# {h.output_format}\n\n{output}")
     user = (
@@ -154,14 +154,14 @@ def _render_gemini(plan: PromptPlan, *, h: Headings) -> RenderedPrompt:
     if plan.constraints:
         system.append(f"{h.rules}{h.colon}\n" + _bulleted(plan.constraints, h))
     user = [
-        f"{h.task}{h.colon} " + _sentence(plan.objective, h),
+        f"{h.task}{h.colon}{h.gap}" + _sentence(plan.objective, h),
         f"{h.steps}{h.colon}\n" + _numbered(plan.steps, h),
     ]
     output = _sentence(plan.output_format, h) if plan.output_format else ""
     if plan.think_first:
-        output = (output + " " if output else "") + h.reason_then_answer
+        output = (output + h.gap if output else "") + h.reason_then_answer
     if output:
-        user.append(f"{h.output_format}{h.colon} " + output)
+        user.append(f"{h.output_format}{h.colon}{h.gap}" + output)
     if plan.inputs:
         user.append(_input_blocks(plan.inputs, h, labelled=True))
     return RenderedPrompt(user="\n\n".join(user), system="\n\n".join(system))
@@ -179,7 +179,7 @@ def _render_open(plan: PromptPlan, *, h: Headings) -> RenderedPrompt:
         parts.append(f"## {h.rules}\n" + _bulleted(plan.constraints, h))
     output = _sentence(plan.output_format, h) if plan.output_format else ""
     if plan.think_first:
-        output = (output + " " if output else "") + h.think_before_answering
+        output = (output + h.gap if output else "") + h.think_before_answering
     if output:
         parts.append(f"## {h.output_format}\n" + output)
     return RenderedPrompt(user="\n\n".join(parts))
