@@ -117,6 +117,31 @@ def test_official_anthropic_sdk_works_by_changing_base_url_and_key(
     assert_prompt_response(result, templatize=path == TEMPLATIZE_PATH)
 
 
+@pytest.mark.parametrize(
+    ("target_model", "roles"),
+    [
+        ("gpt-4o", ["user"]),
+        ("gemini-2.5-pro", ["user"]),
+        ("claude-opus-4-6", ["user"]),  # rejects an assistant prefill
+        ("claude-3-7-sonnet-20250219", ["user", "assistant"]),
+    ],
+)
+def test_generate_puts_the_whole_prompt_in_the_user_message_for_every_target(
+    promptmill_server: RunningServer, target_model: str, roles: list[str]
+) -> None:
+    response = httpx.post(
+        promptmill_server.base_url + GENERATE_PATH,
+        headers=promptmill_server.headers(),
+        json={**GENERATE_BODY, "target_model": target_model},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["system"] == ""
+    assert [m["role"] for m in body["messages"]] == roles
+    user = body["messages"][0]["content"][0]["text"]
+    assert user.startswith(("You are", "# Identity")) and "{{" in user
+
+
 def test_official_sdk_raises_its_typed_errors(promptmill_server: RunningServer) -> None:
     client = anthropic.Anthropic(
         base_url=promptmill_server.base_url, api_key="sk-pm-not-a-key", max_retries=0

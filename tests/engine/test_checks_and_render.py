@@ -3,8 +3,10 @@ prompt keeps the structural guarantees, for every model family."""
 
 from __future__ import annotations
 
+import re
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,11 +17,13 @@ from promptmill.engine.checks import (
     to_variable_name,
     unbalanced_tags,
 )
-from promptmill.engine.families import model_family
+from promptmill.engine.families import Family, model_family, separates_system
+from promptmill.engine.headings import TRANSLATED_LANGUAGES, headings_for
+from promptmill.engine.language import Language
 from promptmill.engine.plan import PlanInput, PromptPlan, parse_plan
 from promptmill.engine.render import render_prompt
 
-FAMILIES = ["claude", "openai", "openai_reasoning", "gemini", "open"]
+FAMILIES: list[Family] = ["claude", "openai", "openai_reasoning", "gemini", "open"]
 
 # Free text as a model might write it: prose with tags, braces, placeholders and chatter.
 _nasty = st.sampled_from(
@@ -52,19 +56,35 @@ def test_any_label_becomes_an_upper_snake_variable_name(label: str) -> None:
     assert VARIABLE_NAME.match(to_variable_name(label))
 
 
-@settings(max_examples=200, deadline=None)
-@given(raw_plans, st.sampled_from(FAMILIES))
+@settings(max_examples=300, deadline=None)
+@given(
+    raw_plans,
+    st.sampled_from(FAMILIES),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(sorted(TRANSLATED_LANGUAGES)),
+)
 def test_a_sanitised_plan_always_renders_a_well_formed_prompt(
-    raw: dict[str, object], family: str
+    raw: dict[str, object], family: Family, prefill: bool, separate_system: bool, language: str
 ) -> None:
     try:
         plan = parse_plan(raw)
     except ValueError:
         return  # rejected plans go back to the model; they never reach the renderer
-    rendered = render_prompt(plan, family)  # type: ignore[arg-type]
+    rendered = render_prompt(
+        plan,
+        family,
+        prefill=prefill,
+        separate_system=separate_system,
+        headings=headings_for(Language(language, language)),
+    )
     declared = [i.name for i in plan.inputs]
     assert check_prompt([rendered.user, rendered.system], declared=declared) == []
     assert all(placeholders(rendered.user + rendered.system).count(n) == 1 for n in declared)
+    # The contract: a prefill only when asked for, a system prompt only on request and
+    # only where the family's convention has one.
+    assert bool(rendered.prefill) == (prefill and family == "claude")
+    assert bool(rendered.system) <= (separate_system and separates_system(family))
 
 
 def _plan(**overrides: object) -> PromptPlan:
@@ -82,29 +102,67 @@ def _plan(**overrides: object) -> PromptPlan:
 
 
 def test_claude_prompts_wrap_inputs_in_xml_tags_and_prefill_thinking() -> None:
-    rendered = render_prompt(_plan(), "claude")
+    rendered = render_prompt(_plan(), "claude", prefill=True)
     assert "<dietary_needs>\n{{DIETARY_NEEDS}}\n</dietary_needs>" in rendered.user
     assert rendered.system == ""
     assert rendered.prefill == "<thinking>"
+    assert "Begin your answer" not in rendered.user
 
 
 def test_claude_prompts_without_reasoning_prefill_the_answer_tag() -> None:
-    rendered = render_prompt(_plan(think_first=False), "claude")
+    rendered = render_prompt(_plan(think_first=False), "claude", prefill=True)
     assert "<thinking>" not in rendered.user
     assert rendered.prefill == "<answer>"
 
 
-def test_openai_prompts_put_instructions_in_the_system_message_and_have_no_prefill() -> None:
+def test_without_a_prefill_claude_prompts_state_the_opening_as_their_last_instruction() -> None:
+    thinking = render_prompt(_plan(), "claude", prefill=False)
+    answer = render_prompt(_plan(think_first=False), "claude", prefill=False)
+    assert thinking.prefill == answer.prefill == ""
+    assert thinking.user.endswith(
+        "Begin your answer directly inside <thinking></thinking> tags, with nothing before them."
+    )
+    assert answer.user.endswith(
+        "Begin your answer directly inside <answer></answer> tags, with nothing before them."
+    )
+
+
+def test_openai_prompts_keep_everything_in_the_user_message_by_default() -> None:
     rendered = render_prompt(_plan(), "openai")
+    assert rendered.system == "" and rendered.prefill == ""
+    assert rendered.user.startswith("# Identity\n\nYou are a meal-prep chef.")
+    sections = re.findall(r"^# (.+)$", rendered.user, re.MULTILINE)
+    assert sections == ["Identity", "Instructions", "Rules", "Output format", "Input"]
+    assert rendered.user.endswith("<dietary_needs>\n{{DIETARY_NEEDS}}\n</dietary_needs>")
+    assert "step by step" in rendered.user
+
+
+def test_openai_prompts_put_instructions_in_the_system_message_on_request() -> None:
+    rendered = render_prompt(_plan(), "openai", separate_system=True)
     assert rendered.system.startswith("# Identity")
-    assert "{{DIETARY_NEEDS}}" in rendered.user
-    assert rendered.prefill == ""
     assert "step by step" in rendered.system
+    assert rendered.user.startswith("# Input\n\n") and "{{DIETARY_NEEDS}}" in rendered.user
+    assert "{{DIETARY_NEEDS}}" not in rendered.system
+
+
+def test_gemini_prompts_put_role_and_rules_in_the_system_instruction_on_request() -> None:
+    joined = render_prompt(_plan(), "gemini")
+    separate = render_prompt(_plan(), "gemini", separate_system=True)
+    assert joined.system == ""
+    assert separate.system == "You are a meal-prep chef.\n\nRules:\n- Respect allergies."
+    assert joined.user == separate.system + "\n\n" + separate.user
+
+
+@pytest.mark.parametrize("family", ["claude", "open"])
+def test_families_without_a_system_convention_ignore_the_request_for_one(family: Family) -> None:
+    assert render_prompt(_plan(), family, separate_system=True) == render_prompt(_plan(), family)
+    assert render_prompt(_plan(), family, separate_system=True).system == ""
 
 
 def test_reasoning_models_are_not_told_to_think_step_by_step() -> None:
-    rendered = render_prompt(_plan(), "openai_reasoning")
-    assert "step by step" not in rendered.system + rendered.user
+    for separate_system in (False, True):
+        rendered = render_prompt(_plan(), "openai_reasoning", separate_system=separate_system)
+        assert "step by step" not in rendered.system + rendered.user
 
 
 def test_open_models_get_markdown_sections_in_one_user_message() -> None:
@@ -140,3 +198,22 @@ def test_the_validator_flags_wrapper_tags() -> None:
 def test_balanced_tag_mentions_in_prose_pass() -> None:
     assert unbalanced_tags("Think inside <thinking></thinking> tags.<a><b></b></a>") == []
     assert unbalanced_tags("<a><b></a>") == ["<b>"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_japanese_prompts_join_sentences_without_spaces_and_end_them_with_a_full_stop(
+    family: Family,
+) -> None:
+    plan = _plan(
+        role="シェフ",
+        objective="食事を計画する",
+        inputs=[PlanInput(name="DIET", description="顧客の食事制限")],
+        steps=["読む", "書く"],
+        constraints=["アレルギーを守る"],
+        output_format="表",
+    )
+    japanese = headings_for(Language("ja", "Japanese"))
+    rendered = render_prompt(plan, family, separate_system=True, headings=japanese)
+    text = rendered.system + rendered.user
+    assert "。 " not in text and "： " not in text
+    assert "計画する。" in text and "顧客の食事制限：" in text

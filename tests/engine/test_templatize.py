@@ -38,8 +38,11 @@ def test_existing_placeholders_are_left_alone(text: str) -> None:
     assume("{{" not in text and "}}" not in text)
     source = [f"Hi {{{{food}}}} {text}", "system {{food}}"]
     templated, values = apply_variables(source, [("food", "food"), ("FOOD", "Hi")])
+    # "food" occurs only inside the existing placeholder, so it is no variable; "Hi" is one,
+    # named FOOD (distinct from the lowercase placeholder already there).
+    assert values == {"FOOD": "Hi"}
+    assert templated == [f"{{{{FOOD}}}} {{{{food}}}} {text}", "system {{food}}"]
     assert [fill_variables(t, values) for t in templated] == source
-    assert "FOOD" not in values or values["FOOD"] == "Hi"
 
 
 def test_translation_example_from_the_spec() -> None:

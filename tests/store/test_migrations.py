@@ -25,9 +25,13 @@ def test_open_creates_the_missing_sqlite_folder(tmp_path: Path) -> None:
 def test_migrations_create_every_table_from_an_empty_database(database_url: str) -> None:
     with Store.open(database_url) as store:
         inspector = inspect(store.engine)
-        assert {"workspaces", "api_keys", "calls", "alembic_version"} <= set(
-            inspector.get_table_names()
-        )
+        assert set(inspector.get_table_names()) == {
+            "workspaces",
+            "api_keys",
+            "calls",
+            "alembic_version",
+        }
+        assert set(Base.metadata.tables) == {"workspaces", "api_keys", "calls"}
         assert {"ix_calls_workspace_id_created_at"} <= {
             index["name"] for index in inspector.get_indexes("calls")
         }

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from promptmill.engine.language import FUNCTION_WORDS, words_of
+
 VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 # Any double-brace placeholder, well formed or not: {{ name }}, {{name}}, {{NAME}}.
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -172,10 +174,29 @@ def mentions_injection(text: str) -> bool:
     return bool(_INJECTION.search(text))
 
 
+# Han, katakana and hangul runs: scripts written without spaces (or with few), whose
+# meaning-bearing units are compared as character pairs; hiragana is mostly grammar.
+_DENSE_SCRIPT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u30a0-\u30ff\uac00-\ud7af]+")
+_HIRAGANA = re.compile(r"[\u3040-\u309f]+")
+_OTHER_STOPWORDS = FUNCTION_WORDS | words_of(
+    "для что как это или при без его она они оно все был была было быть так уже "
+    "чтобы если каждый который которая которые"
+)
+
+
 def content_words(text: str) -> set[str]:
-    """Lower-cased word stems (first five letters) that carry meaning, for topic overlap."""
-    words = re.findall(r"[^\W\d_]{3,}", text.lower())
-    return {word[:5] for word in words if word not in _STOPWORDS}
+    """Word stems that carry meaning, for topic overlap between a task and a plan.
+
+    Alphabetic scripts give lower-cased stems (the first five letters, which absorbs
+    most inflection, Russian and German included) minus common function words; Chinese,
+    Japanese and Korean text gives its pairs of adjacent characters.
+    """
+    lowered = text.lower()
+    pairs = {run[i : i + 2] for run in _DENSE_SCRIPT.findall(lowered) for i in range(len(run) - 1)}
+    spaced = _HIRAGANA.sub(" ", _DENSE_SCRIPT.sub(" ", lowered))
+    words = re.findall(r"[^\W\d_]{3,}", spaced)
+    stems = {w[:5] for w in words if w not in _STOPWORDS and w not in _OTHER_STOPWORDS}
+    return stems | pairs
 
 
 def strip_tags(text: str) -> str:

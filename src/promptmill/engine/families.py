@@ -5,14 +5,17 @@ Each family follows what its vendor documents:
 - ``claude`` (Anthropic; also the default for an absent or unknown model): everything
   in one user message, inputs in XML tags (``<name>{{NAME}}</name>``), reasoning in
   ``<thinking>`` and the answer in ``<answer>`` tags where reasoning helps, and an
-  assistant prefill that starts the answer; ``system`` stays ``""``.
+  assistant prefill that starts the answer where the model accepts one (see
+  ``accepts_prefill``); ``system`` stays ``""``.
 - ``openai`` (GPT, ChatGPT): Markdown sections (Identity, Instructions, Output format)
-  in the system/developer message and the inputs, delimited by XML tags, in the user
-  message; no prefill (the Chat Completions API does not continue an assistant turn).
+  and then the inputs, delimited by XML tags; by OpenAI's convention the sections form
+  the system/developer message (returned separately only on request, see
+  ``separates_system``); no prefill (the Chat Completions API does not continue an
+  assistant turn).
 - ``openai_reasoning`` (o1/o3/o4, gpt-5): as ``openai`` but without "think step by
   step", which OpenAI advises against for reasoning models.
-- ``gemini`` (Google): a system instruction with the role and rules, and a user
-  message that states the task with labelled, delimited inputs; no prefill.
+- ``gemini`` (Google): a system instruction with the role and rules (returned
+  separately only on request), then the task with labelled, delimited inputs; no prefill.
 - ``open`` (Llama, Qwen, Mistral, Gemma, Phi, DeepSeek and other open-weight chat
   models): one user message with Markdown headings and XML-delimited inputs, explicit
   output format, no prefill (most serving stacks don't continue an assistant turn).
@@ -20,6 +23,7 @@ Each family follows what its vendor documents:
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Family = Literal["claude", "openai", "openai_reasoning", "gemini", "open"]
@@ -68,3 +72,63 @@ def model_family(target_model: str | None) -> Family:
         if any(p in name for p in prefixes if len(p) > 3):
             return family
     return "claude"
+
+
+# Which models accept an assistant prefill (a final assistant message the model continues).
+# This is the one place that knows; the renderer, the pipeline and evaluation all ask
+# ``accepts_prefill``.
+#
+# - Claude models before 4.6 accept one: Claude 1, 2 and Instant, every Claude 3 and 3.x
+#   (``claude-3-5-sonnet-...``, ``claude-3-7-sonnet-...``) and Claude 4 to 4.5
+#   (``claude-sonnet-4-...``, ``claude-opus-4-1-...``, ``claude-haiku-4-5-...``), under
+#   any provider prefix (``anthropic.``, ``us.anthropic.``) or suffix (``@date``, ``-v1:0``).
+# - Claude Opus 4.6 / Sonnet 4.6 and every later Claude reject one with a 400 ("This model
+#   does not support assistant message prefill"; Anthropic's release notes, February 2026).
+# - No other family takes one: OpenAI's Chat Completions and Responses APIs, Gemini and the
+#   usual open-weight serving stacks start a new assistant turn instead of continuing it.
+# - An absent or unrecognisable model name gets none: a prompt without a prefill works on
+#   every model, one with a prefill fails on the newest Claude models.
+FIRST_CLAUDE_WITHOUT_PREFILL = (4, 6)
+
+_CLAUDE_NEW_NAME = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:[-.](\d{1,2}))?(?!\d)")
+_CLAUDE_OLD_NAME = re.compile(r"claude-(\d+)(?:[-.](\d))?(?:-|$)")
+_CLAUDE_LEGACY_NAME = re.compile(r"claude-(?:instant|v\d)")
+
+
+def claude_version(target_model: str) -> tuple[int, int] | None:
+    """The (major, minor) version in a Claude model name, or ``None`` if it names none.
+
+    Both naming schemes are read: ``claude-3-7-sonnet-20250219`` (version first) and
+    ``claude-sonnet-4-5-20250929`` / ``claude-opus-4-6`` (tier first). A date suffix is
+    never taken for a minor version.
+    """
+    name = target_model.strip().lower()
+    for pattern in (_CLAUDE_NEW_NAME, _CLAUDE_OLD_NAME):
+        match = pattern.search(name)
+        if match:
+            return int(match.group(1)), int(match.group(2) or 0)
+    if _CLAUDE_LEGACY_NAME.search(name):
+        return (1, 0)
+    return None
+
+
+def accepts_prefill(target_model: str | None) -> bool:
+    """Whether ``target_model`` continues a final assistant message instead of rejecting it.
+
+    Pure and cheap: the renderer uses it to decide between an assistant prefill and an
+    instruction that states the opening of the answer, and evaluation uses it never to
+    send a prefill to a model that rejects it.
+    """
+    if not target_model or model_family(target_model) != "claude":
+        return False
+    version = claude_version(target_model)
+    return version is not None and version < FIRST_CLAUDE_WITHOUT_PREFILL
+
+
+def separates_system(family: Family) -> bool:
+    """Whether ``family``'s vendor puts the instructions in a system (developer) message.
+
+    Prompts are returned with ``system: ""`` by default, as the Prompt Tools API does;
+    callers who ask for a separate system prompt get one only for these families.
+    """
+    return family in ("openai", "openai_reasoning", "gemini")

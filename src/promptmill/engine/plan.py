@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -195,7 +196,12 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
     inputs: list[PlanInput] = []
     seen: set[str] = set()
     for item in plan.inputs[:MAX_INPUTS]:
-        name = item.name if fixed_inputs is not None else to_variable_name(item.name)
+        if fixed_inputs is None and not _ascii_letters(item.name):
+            raise ValueError(
+                f"the input name {item.name!r} has no ASCII letters: name every input in "
+                "English UPPER_SNAKE_CASE (translate or transliterate it)"
+            )
+        name = item.name if fixed_inputs is not None else to_variable_name(_ascii_fold(item.name))
         if name in seen:
             continue
         seen.add(name)
@@ -218,6 +224,15 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
     if fixed_inputs is None and not cleaned.inputs:
         raise ValueError("the plan needs at least one input variable")
     return cleaned
+
+
+def _ascii_fold(name: str) -> str:
+    """``name`` with accents folded and other non-ASCII letters dropped (``Café`` -> ``Cafe``)."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+
+
+def _ascii_letters(name: str) -> str:
+    return "".join(c for c in _ascii_fold(name) if c.isalpha())
 
 
 def _strip_numbering(text: str) -> str:

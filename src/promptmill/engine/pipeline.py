@@ -1,0 +1,400 @@
+"""The prompt tools' pipeline: plan -> render -> validate, behind generate, improve and
+templatize, with the bounded repair loop that asks the model again when a plan fails.
+
+It knows nothing of HTTP, SQL or the CLI: callers hand it plain values and a
+``ChatBackend`` and get typed results or a ``promptmill.errors`` exception. Every
+request runs against one deadline; each model call gets the time that is left, and the
+repair loop is bounded, so nothing hangs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from promptmill.backends.base import ChatBackend, ChatReply, ChatRequest, ChatTurn
+from promptmill.engine import metaprompts
+from promptmill.engine.checks import (
+    check_prompt,
+    content_words,
+    mentions_injection,
+    placeholders,
+)
+from promptmill.engine.families import accepts_prefill, model_family
+from promptmill.engine.headings import headings_for
+from promptmill.engine.language import ENGLISH, Language, detect_language
+from promptmill.engine.plan import PromptPlan, extract_json_object, parse_plan, plan_schema
+from promptmill.engine.render import RenderedPrompt, render_prompt
+from promptmill.engine.templatize import apply_variables
+from promptmill.engine.types import (
+    Progress,
+    ProgressCallback,
+    PromptMessage,
+    PromptResult,
+    TemplatizeResult,
+    Usage,
+)
+from promptmill.errors import APIError, InvalidRequestError
+from promptmill.types import check_message_order
+
+__all__ = ["PromptEngine"]
+
+PLAN_ATTEMPTS = 3
+PLAN_MAX_TOKENS = 700
+TEMPLATIZE_MAX_TOKENS = 500
+MAX_TEMPLATE_VARIABLES = 12
+
+_TEMPLATIZE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "variables": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "value": {"type": "string"},
+                },
+                "required": ["name", "value"],
+            },
+        }
+    },
+    "required": ["variables"],
+}
+
+
+class _Run:
+    """Book-keeping of one request: its deadline, usage list and progress reports."""
+
+    def __init__(self, timeout: float, on_progress: ProgressCallback | None) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.usage: list[Usage] = []
+        self._on_progress = on_progress
+
+    def progress(self, stage: str, message: str, attempt: int = 1) -> None:
+        if self._on_progress is not None:
+            self._on_progress(Progress(stage=stage, message=message, attempt=attempt))
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise APIError("the request ran out of time before the model finished")
+        return left
+
+    def call(self, backend: ChatBackend, request: ChatRequest) -> ChatReply:
+        reply = backend.chat(request)
+        self.usage.append(Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
+        return reply
+
+
+class PromptEngine:
+    """Writes, improves and templatizes prompts with one backend. Thread-safe."""
+
+    def __init__(self, backend: ChatBackend, *, request_timeout: float = 120.0) -> None:
+        self.backend = backend
+        self.request_timeout = request_timeout
+
+    # --- generate ---------------------------------------------------------------------
+
+    def generate(
+        self,
+        task: str,
+        target_model: str | None = None,
+        *,
+        separate_system: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> PromptResult:
+        """Write a prompt for ``task``, in the task's language, for ``target_model``.
+
+        The result follows the Prompt Tools API's contract: ``system`` is ``""`` and the
+        whole prompt is the first user message, laid out in the target family's
+        conventions; an assistant prefill follows only if the target accepts one
+        (``families.accepts_prefill``), otherwise the prompt states the answer's opening
+        as an instruction. With ``separate_system=True`` (promptmill's own opt-in, for
+        clients that want it), families whose vendor convention is a system/developer
+        message (GPT, o-series, Gemini) get their instructions in ``system`` and only the
+        inputs in the user message; other families are unaffected.
+        """
+        if not task or not task.strip():
+            raise InvalidRequestError("task: must be a non-empty string")
+        run = _Run(self.request_timeout, on_progress)
+        language = detect_language(task)
+        request = metaprompts.generate_plan_request(task.strip(), target_model, language)
+        plan = self._plan(run, request, task=task, language=language, fixed_inputs=None)
+        return self._finish(
+            run,
+            plan,
+            target_model,
+            language=language,
+            separate_system=separate_system,
+            declared=[i.name for i in plan.inputs],
+        )
+
+    # --- improve ----------------------------------------------------------------------
+
+    def improve(
+        self,
+        messages: Sequence[PromptMessage],
+        system: str = "",
+        feedback: str | None = None,
+        target_model: str | None = None,
+        *,
+        separate_system: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> PromptResult:
+        """Rewrite a prompt, keeping its variables and its language, applying ``feedback``.
+
+        Returns the same shape as ``generate`` (``system: ""`` unless ``separate_system``
+        is asked for and the target's family uses one; a prefill only where the target
+        accepts it). The language is that of the prompt being improved.
+        """
+        check_message_order(messages)
+        run = _Run(self.request_timeout, on_progress)
+        original = _prompt_text(messages, system)
+        variables = list(dict.fromkeys(n for n in placeholders(original) if _usable_name(n)))
+        language = detect_language(" ".join([system, *(m.text for m in messages)]))
+        request = metaprompts.improve_plan_request(
+            original, feedback, variables, target_model, language
+        )
+        plan = self._plan(run, request, task=original, language=language, fixed_inputs=variables)
+        return self._finish(
+            run,
+            plan,
+            target_model,
+            language=language,
+            separate_system=separate_system,
+            declared=variables,
+            keep_names=True,
+        )
+
+    # --- templatize -------------------------------------------------------------------
+
+    def templatize(
+        self,
+        messages: Sequence[PromptMessage],
+        system: str = "",
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> TemplatizeResult:
+        check_message_order(messages)
+        run = _Run(self.request_timeout, on_progress)
+        texts = [m.text for m in messages] + [system]
+        run.progress("propose", "asking the model which values are variable")
+        reply = run.call(
+            self.backend,
+            ChatRequest(
+                turns=[
+                    ChatTurn("user", metaprompts.templatize_request(_prompt_text(messages, system)))
+                ],
+                system=metaprompts.TEMPLATIZE_SYSTEM,
+                json_schema=_TEMPLATIZE_SCHEMA,
+                max_tokens=TEMPLATIZE_MAX_TOKENS,
+                temperature=0.0,
+                timeout=run.remaining(),
+            ),
+        )
+        proposals = _templatize_proposals(reply.text)
+        run.progress("substitute", f"checking {len(proposals)} proposed variables")
+        templated, values = apply_variables(texts, proposals)
+        run.progress("done", f"{len(values)} variables")
+        return TemplatizeResult(
+            messages=[
+                PromptMessage.of(m.role, text) for m, text in zip(messages, templated, strict=False)
+            ],
+            system=templated[-1],
+            usage=run.usage,
+            variable_values=values,
+        )
+
+    # --- the pipeline -----------------------------------------------------------------
+
+    def _plan(
+        self,
+        run: _Run,
+        request_text: str,
+        *,
+        task: str,
+        language: Language,
+        fixed_inputs: list[str] | None,
+    ) -> PromptPlan:
+        """Ask for a plan until one validates, at most ``PLAN_ATTEMPTS`` times."""
+        turns = [ChatTurn("user", request_text)]
+        schema = plan_schema(fixed_inputs=fixed_inputs)
+        problems: list[str] = []
+        for attempt in range(1, PLAN_ATTEMPTS + 1):
+            run.progress(
+                "plan" if attempt == 1 else "repair",
+                "the model is planning the prompt"
+                if attempt == 1
+                else "asking the model to fix: " + "; ".join(problems),
+                attempt,
+            )
+            reply = run.call(
+                self.backend,
+                ChatRequest(
+                    turns=turns,
+                    system=metaprompts.PLANNER_SYSTEM,
+                    json_schema=schema,
+                    max_tokens=PLAN_MAX_TOKENS,
+                    temperature=(0.2, 0.5, 0.8)[min(attempt, 3) - 1],
+                    timeout=run.remaining(),
+                ),
+            )
+            run.progress("validate", "checking the plan", attempt)
+            try:
+                raw = extract_json_object(reply.text)
+            except ValueError as exc:
+                # Unparseable (often a small model stuck in a loop): showing it the broken
+                # reply makes it repeat itself, so ask afresh at a higher temperature.
+                problems = [str(exc)]
+                continue
+            try:
+                plan = parse_plan(raw, fixed_inputs=fixed_inputs)
+            except ValueError as exc:
+                problems = [str(exc)]
+            else:
+                problems = _plan_problems(plan, task, language)
+                soft = _weak_spots(plan, language) if attempt < PLAN_ATTEMPTS else []
+                if not problems and not soft:
+                    return plan
+                problems = problems + soft
+            if len(turns) == 1:
+                # Feed the problems back once; if the repaired plan fails too, start afresh,
+                # because small models tend to repeat a flawed plan they are shown.
+                turns = [
+                    turns[0],
+                    ChatTurn("assistant", reply.text),
+                    ChatTurn("user", metaprompts.repair_request(problems)),
+                ]
+            else:
+                turns = turns[:1]
+        raise APIError(
+            f"the model did not produce a valid prompt plan after {PLAN_ATTEMPTS} attempts: "
+            + "; ".join(problems)
+        )
+
+    def _finish(
+        self,
+        run: _Run,
+        plan: PromptPlan,
+        target_model: str | None,
+        *,
+        language: Language,
+        separate_system: bool,
+        declared: list[str],
+        keep_names: bool = False,
+    ) -> PromptResult:
+        family = model_family(target_model)
+        run.progress("render", f"rendering for the {family} family")
+        rendered = render_prompt(
+            plan,
+            family,
+            prefill=accepts_prefill(target_model),
+            separate_system=separate_system,
+            headings=headings_for(language),
+        )
+        problems = check_prompt(
+            [rendered.user, rendered.system], declared=declared, require_upper_snake=not keep_names
+        )
+        if problems:  # The renderer owns the structure, so this is a bug, not a model fault.
+            raise APIError(
+                "rendered prompt failed validation: " + "; ".join(p.message for p in problems)
+            )
+        run.progress("done", "prompt ready")
+        return PromptResult(messages=_messages(rendered), system=rendered.system, usage=run.usage)
+
+
+def _messages(rendered: RenderedPrompt) -> list[PromptMessage]:
+    messages = [PromptMessage.of("user", rendered.user)]
+    if rendered.prefill:
+        messages.append(PromptMessage.of("assistant", rendered.prefill))
+    return messages
+
+
+def _plan_problems(plan: PromptPlan, task: str, language: Language) -> list[str]:
+    """Content checks the schema cannot express: on topic, no injected instructions.
+
+    The topic check compares words of the task and the plan, so it runs when both are in
+    the same language (any language; see ``content_words``). A plan in another language
+    is the soft problem ``_weak_spots`` reports, not an off-topic plan.
+    """
+    problems = []
+    plan_text = " ".join(plan.text_fields())
+    task_words = content_words(task)
+    if (
+        task_words
+        and detect_language(plan_text) == language
+        and not task_words & content_words(plan_text)
+    ):
+        problems.append("the plan is not about the task: mention what the task is about")
+    if mentions_injection(plan_text):
+        problems.append(
+            "the plan repeats an instruction to ignore instructions; describe the legitimate "
+            "task only"
+        )
+    return problems
+
+
+_GENERIC_ROLES = frozenset(
+    {"assistant", "ai assistant", "ai", "helpful assistant", "chatbot", "ai model"}
+)
+
+
+def _weak_spots(plan: PromptPlan, language: Language) -> list[str]:
+    """Quality problems worth one more model call, but not worth failing the request for."""
+    spots = []
+    if language != ENGLISH and detect_language(" ".join(plan.text_fields())) != language:
+        spots.append(
+            f"the plan is not written in {language.name}: write every text field in "
+            f"{language.name}, the language of the task (input names stay ASCII "
+            "UPPER_SNAKE_CASE)"
+        )
+    if plan.role.lower().removeprefix("an ").removeprefix("a ").strip() in _GENERIC_ROLES:
+        spots.append(
+            f"the role {plan.role!r} is generic: name the expertise the task needs "
+            "(for example a profession)"
+        )
+    for item in plan.inputs:
+        if not _says_what_it_contains(item.description):
+            spots.append(
+                f"the description of input {item.name} ({item.description!r}) does not say "
+                "what it contains"
+            )
+    return spots
+
+
+def _says_what_it_contains(description: str) -> bool:
+    """Two words at least; for scripts written without spaces, three character pairs."""
+    return (
+        len(re.findall(r"[^\W\d_]{2,}", description)) >= 2 or len(content_words(description)) >= 3
+    )
+
+
+def _usable_name(name: str) -> bool:
+    return bool(name) and name.replace("_", "").isalnum() and not name[0].isdigit()
+
+
+def _prompt_text(messages: Sequence[PromptMessage], system: str) -> str:
+    parts = []
+    if system:
+        parts.append(f"[system]\n{system}")
+    for message in messages:
+        parts.append(f"[{message.role}]\n{message.text}")
+    return "\n\n".join(parts)
+
+
+def _templatize_proposals(text: str) -> list[tuple[str, str]]:
+    try:
+        data = extract_json_object(text)
+    except ValueError:
+        return []
+    items = data.get("variables")
+    if not isinstance(items, list):
+        return []
+    return [
+        (str(item["name"]), str(item["value"]))
+        for item in items
+        if isinstance(item, dict) and item.get("name") and isinstance(item.get("value"), str)
+    ][:MAX_TEMPLATE_VARIABLES]
