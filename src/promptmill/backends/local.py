@@ -13,6 +13,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,38 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
     from promptmill.config import Settings
+
+
+_MODEL_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_weight_repacking() -> Iterator[None]:
+    """Load models with llama.cpp's "extra buffer types" (CPU weight repacking) off.
+
+    On CPUs with AMX (recent Xeons, such as the machines promptmill is built and tested
+    on), llama.cpp builds of llama-cpp-python 0.3.36 crash with SIGSEGV in the first
+    ``decode`` when weights are repacked into those buffers; llama.cpp's own CLI calls
+    the switch ``--no-repack``. ``Llama()`` exposes no argument for it, so the default
+    model parameters are wrapped for the duration of one load (under a lock, since the
+    wrapper is process-wide). Builds whose parameters lack the field load unchanged.
+    """
+    import llama_cpp.llama_cpp as native
+
+    original = native.llama_model_default_params
+
+    def without_repacking() -> Any:
+        params = original()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    with _MODEL_PARAMS_LOCK:
+        native.llama_model_default_params = without_repacking
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = original
 
 
 class LocalBackend:
@@ -52,14 +86,15 @@ class LocalBackend:
         self.context = context
         self.seed = seed
         started = time.perf_counter()
-        self._llama: Llama = Llama(
-            model_path=str(model_path),
-            n_ctx=context,
-            n_threads=self.threads,
-            n_threads_batch=self.threads,
-            seed=seed,
-            verbose=False,
-        )
+        with _without_weight_repacking():
+            self._llama: Llama = Llama(
+                model_path=str(model_path),
+                n_ctx=context,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                seed=seed,
+                verbose=False,
+            )
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
 
