@@ -9,7 +9,6 @@ constraints are enforced while decoding with llama.cpp's grammar support.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
-from promptmill.errors import APIError, OverloadedError
+from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -71,6 +70,12 @@ class LocalBackend:
         )
 
     def chat(self, request: ChatRequest) -> ChatReply:
+        if request.model is not None and request.model != self.model:
+            raise InvalidRequestError(
+                f"the local backend runs {self.model!r} and cannot switch to model "
+                f"{request.model!r} per request; start another server with "
+                "PROMPTMILL_LOCAL_MODEL set to it"
+            )
         deadline = time.monotonic() + request.timeout
         if not self._lock.acquire(timeout=max(0.0, request.timeout)):
             raise OverloadedError(
@@ -102,7 +107,6 @@ class LocalBackend:
                 messages=messages,  # type: ignore[arg-type]
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
-                stop=request.stop or None,
                 seed=self.seed,
                 stream=True,
                 **kwargs,
@@ -122,12 +126,8 @@ class LocalBackend:
                     )
         except ValueError as exc:  # e.g. the prompt does not fit the context window
             raise APIError(f"local model could not run this request: {exc}") from exc
-        text = "".join(pieces)
         return ChatReply(
-            text=text,
-            input_tokens=input_tokens or 0,
-            output_tokens=len(pieces),
-            schema_enforced=request.json_schema is not None and _is_json(text),
+            text="".join(pieces), input_tokens=input_tokens or 0, output_tokens=len(pieces)
         )
 
 
@@ -135,11 +135,3 @@ def _is_looping(recent: str) -> bool:
     """True when the output has fallen into repeating the same phrase over and over."""
     tail = recent[-40:]
     return len(tail) == 40 and recent.count(tail) >= 4
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
