@@ -33,6 +33,7 @@ from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddlewa
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
 from promptmill.api.routes import REQUEST_MODELS, AppState, router
 from promptmill.config import Settings
+from promptmill.startup import build_engine
 
 if TYPE_CHECKING:
     from promptmill.engine import PromptEngine
@@ -47,14 +48,6 @@ Every endpoint needs `x-api-key` and `anthropic-beta: prompt-tools-2025-04-02`.
 Errors are `{"type": "error", "error": {"type": ..., "message": ...}}`; every response
 carries a `request-id` header.
 """
-
-
-def build_engine(settings: Settings) -> PromptEngine:
-    """The configured backend wrapped in the engine (may load a local model: slow)."""
-    from promptmill.backends import make_backend
-    from promptmill.engine import PromptEngine
-
-    return PromptEngine(make_backend(settings), request_timeout=settings.request_timeout)
 
 
 def create_app(

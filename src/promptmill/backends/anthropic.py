@@ -70,13 +70,9 @@ class AnthropicBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicBackend:
-        if not settings.anthropic_api_key:
-            raise APIError(
-                "the anthropic backend needs an API key: set PROMPTMILL_ANTHROPIC_API_KEY "
-                "(or ANTHROPIC_API_KEY)"
-            )
+        """Called by ``make_backend``, which has checked that the key is set."""
         return cls(
-            api_key=settings.anthropic_api_key,
+            api_key=settings.anthropic_api_key or "",
             model=settings.anthropic_model,
             base_url=settings.anthropic_base_url,
             max_retries=settings.max_retries,

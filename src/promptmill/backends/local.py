@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# A missing llama-cpp-python fails this import; ``make_backend`` reports it as the
+# missing [local] extra.
+from llama_cpp import Llama
+
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
 from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
-
     from promptmill.config import Settings
 
 
@@ -39,12 +41,6 @@ class LocalBackend:
         context: int = 4096,
         seed: int = 7,
     ) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise APIError(
-                "the local backend needs llama-cpp-python (pip install llama-cpp-python)"
-            ) from exc
         self.model = model_id
         self.model_path = model_path
         self.threads = threads or max(1, os.cpu_count() or 1)
@@ -64,7 +60,7 @@ class LocalBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
-        path, model_id = resolve_model_path(settings.local_model, settings.home_path / "models")
+        path, model_id = resolve_model_path(settings.local_model, settings.model_cache_path)
         return cls(
             path, model_id=model_id, threads=settings.local_threads, context=settings.local_context
         )

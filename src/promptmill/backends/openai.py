@@ -89,17 +89,12 @@ class OpenAIBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIBackend:
-        api_key = settings.openai_api_key
-        if not api_key and settings.openai_base_url:
-            api_key = DUMMY_API_KEY
-        if not api_key:
-            raise APIError(
-                "the openai backend needs an API key: set PROMPTMILL_OPENAI_API_KEY "
-                "(or OPENAI_API_KEY), or set PROMPTMILL_OPENAI_BASE_URL to use a local "
-                "OpenAI-compatible server that needs no key"
-            )
+        """Called by ``make_backend``, which has checked that a key or a base URL is set.
+
+        A server at a base URL of one's own (Ollama, vLLM...) needs no key: a dummy is sent.
+        """
         return cls(
-            api_key=api_key,
+            api_key=settings.openai_api_key or DUMMY_API_KEY,
             model=settings.openai_model,
             base_url=settings.openai_base_url,
             max_retries=settings.max_retries,
