@@ -18,7 +18,7 @@ import pytest
 
 from promptmill.backends.embedded_models import EmbeddedModel, materialise
 from promptmill.config import Settings
-from promptmill.errors import APIError
+from promptmill.errors import APIError, ConfigurationError
 
 _PART_BYTES = 2 * 1024 * 1024
 
@@ -140,6 +140,23 @@ def test_a_cached_model_changed_after_assembly_is_assembled_again_not_loaded(
     again = materialise(model, tmp_path / "models")
 
     assert hashlib.sha256(again.read_bytes()).hexdigest() == model.sha256
+
+
+def test_a_missing_part_package_names_the_setting_and_the_extra(tmp_path: Path) -> None:
+    model = EmbeddedModel(
+        name="absent-model",
+        description="-",
+        licence="-",
+        parts=(("pm_absent_part_a", "a.bin"), ("pm_absent_part_b", "b.bin")),
+        filename="absent.gguf",
+        sha256="0" * 64,
+        size=2,
+    )
+
+    with pytest.raises(ConfigurationError, match=r"promptmill\[local\]") as caught:
+        materialise(model, tmp_path / "models")
+
+    assert caught.value.setting == "PROMPTMILL_LOCAL_MODEL"
 
 
 def test_tampered_parts_are_refused_and_leave_no_model_behind(tmp_path: Path, site: Path) -> None:

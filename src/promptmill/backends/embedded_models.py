@@ -33,6 +33,8 @@ class EmbeddedModel:
     filename: str
     sha256: str
     size: int
+    # The promptmill extra that installs the parts' packages.
+    extra: str = "local"
 
 
 QWEN_CODER_15B = EmbeddedModel(
@@ -53,19 +55,21 @@ SMOLLM2_135M = EmbeddedModel(
     filename="SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     size=98_362_432,
+    extra="test",
 )
 
 EMBEDDED_MODELS = {m.name: m for m in (QWEN_CODER_15B, SMOLLM2_135M)}
 DEFAULT_MODEL = QWEN_CODER_15B
 
 
-def _package_file(package: str, relative: str) -> Path:
+def _package_file(model: EmbeddedModel, package: str, relative: str) -> Path:
     """Locate a file inside an installed package without importing (running) the package."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigurationError(
-            f"the embedded model needs the PyPI package {package!r}, which is not installed: "
-            "pip install 'promptmill[local]', or set PROMPTMILL_LOCAL_MODEL to a GGUF file",
+            f"the embedded model {model.name} needs the package {package!r}, which is not "
+            f"installed: pip install 'promptmill[{model.extra}]', or set PROMPTMILL_LOCAL_MODEL "
+            "to another model",
             setting="PROMPTMILL_LOCAL_MODEL",
         )
     return Path(next(iter(spec.submodule_search_locations))) / relative
@@ -109,7 +113,7 @@ def _is_verified(model: EmbeddedModel, target: Path) -> bool:
 
 def _assemble(model: EmbeddedModel, target: Path) -> None:
     """Concatenate the parts into a temporary file, verify it, then rename it into place."""
-    sources = [_package_file(package, relative) for package, relative in model.parts]
+    sources = [_package_file(model, package, relative) for package, relative in model.parts]
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -136,7 +140,7 @@ def materialise(model: EmbeddedModel, cache_dir: Path) -> Path:
     re-assembled from the packages rather than loaded.
     """
     if len(model.parts) == 1:
-        return _verified(model, _package_file(*model.parts[0]))
+        return _verified(model, _package_file(model, *model.parts[0]))
     target = cache_dir / model.filename
     if _is_verified(model, target):
         return target
