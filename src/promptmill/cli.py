@@ -147,8 +147,13 @@ def _open_store() -> Any:
     with _needs_extra("server"):
         from promptmill.config import Settings
         from promptmill.store import Store
+    from promptmill.errors import ConfigurationError
 
-    return Store.open(Settings().resolved_database_url)
+    try:
+        settings = Settings.load()
+    except ConfigurationError as exc:
+        raise click.ClickException(f"misconfigured: {exc.message}") from None
+    return Store.open(settings.resolved_database_url)
 
 
 def _format_table(headers: list[str], rows: list[list[str]]) -> str:

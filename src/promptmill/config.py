@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     home: Path = Field(
-        default=Path("~/.promptmill"), description="State folder (database, models)."
+        default=Path("~/.promptmill"), description="State folder (the SQLite database)."
     )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default is SQLite under PROMPTMILL_HOME."
