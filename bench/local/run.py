@@ -29,15 +29,20 @@ USER = (
 def _direct_load(path: str, threads: int, context: int, seed: int) -> tuple[Any, float]:
     from llama_cpp import Llama
 
+    from promptmill.backends.local import without_weight_repacking
+
     started = time.perf_counter()
-    llama = Llama(
-        model_path=path,
-        n_ctx=context,
-        n_threads=threads,
-        n_threads_batch=threads,
-        seed=seed,
-        verbose=False,
-    )
+    # The same load switch as the backend (it crashes on AMX CPUs otherwise), so both
+    # sides of the comparison run the same kernels.
+    with without_weight_repacking():
+        llama = Llama(
+            model_path=path,
+            n_ctx=context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=seed,
+            verbose=False,
+        )
     return llama, time.perf_counter() - started
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.quality.scorer import ALL_CHECKS, GeneratedPrompt, score_prompt
 from bench.report import base_parser, markdown_table, percentile, save_chart, write_results
+from promptmill.backends.registry import backend_names
 
 TASKS_FILE = Path(__file__).resolve().parent / "tasks.json"
 # A quick run covers the awkward corners: tiny task, injection, non-English, a classic.
@@ -30,12 +31,10 @@ def load_tasks(path: Path = TASKS_FILE) -> list[dict[str, Any]]:
 
 def _build_engine(backend_name: str) -> Any:
     """An engine over the named backend, configured by the usual PROMPTMILL_* variables."""
-    from promptmill.backends import make_backend
     from promptmill.config import Settings
-    from promptmill.engine import PromptEngine
+    from promptmill.startup import build_engine
 
-    settings = Settings(backend=backend_name)
-    return PromptEngine(make_backend(settings), request_timeout=settings.request_timeout)
+    return build_engine(Settings(backend=backend_name))
 
 
 def run_backend(
@@ -172,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backend",
         action="append",
-        choices=["local", "openai", "anthropic"],
+        choices=backend_names(),
         help="backend to run, repeatable (default: local); configured by PROMPTMILL_* variables",
     )
     parser.add_argument(

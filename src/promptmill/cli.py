@@ -8,12 +8,14 @@ Sections (each command a short function that calls into the package):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import click
 
 from promptmill import __version__
+from promptmill.backends.registry import BACKENDS, backend_names
 from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
 
 
@@ -21,6 +23,25 @@ from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
 @click.version_option(__version__, prog_name="promptmill")
 def main() -> None:
     """promptmill: an open, self-hosted Prompt Tools API (generate, improve, templatize)."""
+
+
+@contextmanager
+def _needs_extra(extra: str) -> Iterator[None]:
+    """Report a missing optional dependency as the extra that installs it, not a traceback.
+
+    Wraps the imports a command needs beyond the core install (``promptmill[server]``
+    for the server, the store and the in-process engine).
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] == "promptmill":
+            raise
+        command = click.get_current_context().command_path
+        raise click.ClickException(
+            f"`{command}` needs promptmill's [{extra}] extra (the module {exc.name!r} is "
+            f"missing): pip install 'promptmill[{extra}]'"
+        ) from None
 
 
 # --- server -----------------------------------------------------------------
@@ -45,9 +66,11 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 )
 @click.option(
     "--backend",
-    type=click.Choice(["local", "anthropic", "openai"]),
+    type=click.Choice(backend_names()),
     default=None,
-    help="The model backend; overrides PROMPTMILL_BACKEND (default: local, the embedded model).",
+    help="The model backend; overrides PROMPTMILL_BACKEND (default: local, the embedded model). "
+    + "; ".join(f"{entry.name}: {entry.summary}" for entry in BACKENDS.values())
+    + ".",
 )
 @click.option(
     "--log-level",
@@ -61,27 +84,32 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
 
     Clients written for api.anthropic.com work by changing the base URL to the one printed
     and using a promptmill key (`promptmill keys create`). The model is loaded once, before
-    the server accepts requests. Settings come from PROMPTMILL_* environment variables.
+    the server accepts requests. Settings come from PROMPTMILL_* environment variables;
+    a wrong or missing one stops the command before it listens, naming the setting.
     """
     import socket
 
-    import uvicorn
+    with _needs_extra("server"):
+        import uvicorn
 
-    from promptmill.api.app import build_engine, create_app
-    from promptmill.config import Settings
-    from promptmill.errors import PromptmillError
-    from promptmill.store import Store
+        from promptmill.api.app import create_app
+        from promptmill.config import Settings
+        from promptmill.store import Store
+    from promptmill.errors import ConfigurationError, PromptmillError
+    from promptmill.startup import build_engine
 
-    settings = Settings(backend=backend) if backend else Settings()  # type: ignore[arg-type]
+    try:
+        settings = Settings.load(**({"backend": backend} if backend else {}))
+        click.echo(f"Loading the {settings.backend} backend...", err=True)
+        engine = build_engine(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(f"misconfigured: {exc.message}") from None
+    except PromptmillError as exc:
+        raise click.ClickException(
+            f"could not start the {settings.backend} backend: {exc}"
+        ) from None
     store = Store.open(settings.resolved_database_url)
     try:
-        click.echo(f"Loading the {settings.backend} backend...", err=True)
-        try:
-            engine = build_engine(settings)
-        except PromptmillError as exc:
-            raise click.ClickException(
-                f"could not start the {settings.backend} backend: {exc}"
-            ) from None
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,10 +145,16 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
 
 def _open_store() -> Any:
     """The store at ``Settings().resolved_database_url`` (PROMPTMILL_DATABASE_URL/HOME)."""
-    from promptmill.config import Settings
-    from promptmill.store import Store
+    with _needs_extra("server"):
+        from promptmill.config import Settings
+        from promptmill.store import Store
+    from promptmill.errors import ConfigurationError
 
-    return Store.open(Settings().resolved_database_url)
+    try:
+        settings = Settings.load()
+    except ConfigurationError as exc:
+        raise click.ClickException(f"misconfigured: {exc.message}") from None
+    return Store.open(settings.resolved_database_url)
 
 
 def _format_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -355,12 +389,11 @@ def _run_prompt_tool(
 def _run_in_process(
     run_engine: Callable[[Any, Callable[[Any], None]], Any], on_progress: Callable[[Any], None]
 ) -> Any:
-    from promptmill.backends import make_backend
-    from promptmill.config import Settings
-    from promptmill.engine import PromptEngine
+    with _needs_extra("server"):
+        from promptmill.config import Settings
+    from promptmill.startup import build_engine
 
-    settings = Settings()
-    engine = PromptEngine(make_backend(settings), request_timeout=settings.request_timeout)
+    engine = build_engine(Settings.load())
     return run_engine(engine, on_progress).model_dump(mode="json")
 
 

@@ -8,25 +8,29 @@ overrides some of them. Nothing else in the package reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BackendName = Literal["local", "anthropic", "openai"]
+from promptmill.backends.registry import BACKENDS
+from promptmill.errors import ConfigurationError
+
+ENV_PREFIX = "PROMPTMILL_"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PROMPTMILL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     home: Path = Field(
-        default=Path("~/.promptmill"), description="State folder (database, models)."
+        default=Path("~/.promptmill"), description="State folder (the SQLite database)."
     )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default is SQLite under PROMPTMILL_HOME."
     )
 
-    backend: BackendName = "local"
+    backend: str = Field(
+        default="local", description="A backend listed in promptmill.backends.registry."
+    )
     request_timeout: float = Field(
         default=120.0,
         gt=0,
@@ -38,6 +42,11 @@ class Settings(BaseSettings):
         default=None,
         description="Path to a GGUF chat model, or an embedded model name ('qwen2.5-coder-1.5b', "
         "'smollm2-135m'); default: the embedded Qwen2.5-Coder-1.5B-Instruct.",
+    )
+    model_cache: Path | None = Field(
+        default=None,
+        description="Where embedded models are assembled, once per machine and shared by "
+        "every PROMPTMILL_HOME; default: promptmill/models in the user's cache folder.",
     )
     local_threads: int | None = Field(default=None, ge=1)
     local_context: int = Field(default=4096, ge=512)
@@ -59,6 +68,47 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Requests per minute per key; 0 turns the limit off."
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        if name not in BACKENDS:
+            raise ValueError(f"{name!r} is not a backend; choose one of: {', '.join(BACKENDS)}")
+        return name
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable(s) that set ``field``, as a user would type them."""
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, AliasChoices):
+            first, *others = (str(choice) for choice in alias.choices)
+            return f"{first} (or {', '.join(others)})" if others else first
+        return f"{ENV_PREFIX}{field.upper()}"
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """The settings from the environment plus ``overrides``.
+
+        Raises ``ConfigurationError`` naming the first bad variable, so that commands can
+        report it in one line instead of pydantic's report.
+        """
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else ""
+            setting = cls.env_name(field) if field in cls.model_fields else field
+            message = first["msg"].removeprefix("Value error, ")
+            raise ConfigurationError(f"{setting}: {message}", setting=setting) from None
+
+    @property
+    def model_cache_path(self) -> Path:
+        """The embedded models' folder: ``model_cache`` or the user's cache folder."""
+        if self.model_cache is not None:
+            return self.model_cache.expanduser()
+        from platformdirs import user_cache_path
+
+        return user_cache_path("promptmill") / "models"
 
     @property
     def home_path(self) -> Path:

@@ -82,6 +82,19 @@ class APITimeoutError(APIConnectionError):
     """The client gave up waiting for the server (its ``timeout`` elapsed)."""
 
 
+class ConfigurationError(APIError):
+    """promptmill's own settings are wrong or incomplete; ``setting`` names the one to fix.
+
+    ``promptmill serve`` reports it and exits before it listens. It is an ``APIError`` so
+    that, should it ever surface while answering a request, the caller sees the server's
+    fault (500 ``api_error``), not its own.
+    """
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 ERROR_CLASSES: dict[str, type[PromptmillError]] = {
     cls.error_type: cls
     for cls in (

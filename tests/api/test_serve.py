@@ -113,3 +113,54 @@ def test_serve_gives_no_key_hint_once_a_key_exists(
         stdout, _ = _stop(process)
     assert "serving on" in stdout
     assert "keys create" not in stdout
+
+
+_SETTING_VARIABLES = (
+    "PROMPTMILL_BACKEND",
+    "PROMPTMILL_ANTHROPIC_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "PROMPTMILL_OPENAI_API_KEY",
+    "OPENAI_API_KEY",
+    "PROMPTMILL_OPENAI_BASE_URL",
+    "PROMPTMILL_LOCAL_MODEL",
+    "PROMPTMILL_DATABASE_URL",
+)
+
+
+def _serve_misconfigured(
+    home: Path, *args: str, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SETTING_VARIABLES}
+    env.update(PROMPTMILL_HOME=str(home), **variables)
+    command = [str(Path(sys.executable).parent / "promptmill"), "serve", "--port", "0", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("variables", "setting"),
+    [
+        ({"PROMPTMILL_BACKEND": "nope"}, "PROMPTMILL_BACKEND"),
+        ({"PROMPTMILL_BACKEND": "anthropic"}, "PROMPTMILL_ANTHROPIC_API_KEY"),
+        ({"PROMPTMILL_BACKEND": "openai"}, "PROMPTMILL_OPENAI_API_KEY"),
+        ({"PROMPTMILL_LOCAL_MODEL": "no-such-model"}, "PROMPTMILL_LOCAL_MODEL"),
+        ({"PROMPTMILL_LOCAL_MODEL": "/no/such/model.gguf"}, "PROMPTMILL_LOCAL_MODEL"),
+    ],
+    ids=["unknown-backend", "anthropic-key", "openai-key", "model-name", "model-file"],
+)
+def test_serve_stops_before_listening_when_a_setting_is_wrong(
+    tmp_path: Path, variables: dict[str, str], setting: str
+) -> None:
+    result = _serve_misconfigured(tmp_path, **variables)
+
+    assert result.returncode != 0
+    assert setting in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving on" not in result.stdout
+    assert not (tmp_path / "promptmill.db").exists()  # stopped before opening anything
+
+
+def test_serve_offers_the_registered_backends_as_choices(tmp_path: Path) -> None:
+    result = _serve_misconfigured(tmp_path, "--backend", "nope")
+
+    assert result.returncode == 2
+    assert "'local', 'anthropic', 'openai'" in result.stderr

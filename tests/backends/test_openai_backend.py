@@ -48,10 +48,9 @@ def test_plain_chat_returns_the_models_text(
     reply = backend_for(fake_openai, sleeps).chat(ask("a chef for meal prep planning"))
 
     assert reply.text == "Here is a response about a chef for meal prep planning."
-    assert reply.schema_enforced is False
 
 
-def test_request_carries_system_turns_limits_temperature_and_stop(
+def test_request_carries_system_turns_limits_and_temperature(
     fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
 ) -> None:
     request = ChatRequest(
@@ -59,7 +58,6 @@ def test_request_carries_system_turns_limits_temperature_and_stop(
         system="You are a poet.",
         max_tokens=321,
         temperature=0.4,
-        stop=["</haiku>"],
     )
     backend_for(fake_openai, sleeps).chat(request)
 
@@ -72,16 +70,19 @@ def test_request_carries_system_turns_limits_temperature_and_stop(
     ]
     assert sent["max_tokens"] == 321
     assert sent["temperature"] == 0.4
-    assert sent["stop"] == ["</haiku>"]
+    assert "stop" not in sent
     assert "response_format" not in sent
 
 
-def test_at_most_four_stop_sequences_are_sent(
+def test_a_request_naming_a_model_runs_that_model_instead_of_the_configured_one(
     fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
 ) -> None:
-    backend_for(fake_openai, sleeps).chat(ask("hello", stop=["a", "b", "c", "d", "e"]))
+    backend = backend_for(fake_openai, sleeps)
 
-    assert fake_openai.requests[0]["stop"] == ["a", "b", "c", "d"]
+    backend.chat(ask("hello", model="gpt-other"))
+    backend.chat(ask("hello again"))
+
+    assert [sent["model"] for sent in fake_openai.requests] == ["gpt-other", "gpt-test"]
 
 
 def test_usage_is_the_token_counts_the_upstream_reported(
@@ -116,7 +117,7 @@ def test_json_schema_is_requested_as_a_strict_response_format(
     }
 
 
-def test_strict_json_schema_reply_is_schema_valid_and_enforced(
+def test_strict_json_schema_reply_is_schema_valid(
     fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
 ) -> None:
     reply = backend_for(fake_openai, sleeps).chat(
@@ -124,10 +125,9 @@ def test_strict_json_schema_reply_is_schema_valid_and_enforced(
     )
 
     jsonschema.validate(json.loads(reply.text), STRICT_SCHEMA)
-    assert reply.schema_enforced is True
 
 
-def test_schema_with_optional_properties_is_sent_non_strict_and_not_claimed_enforced(
+def test_schema_with_optional_properties_is_sent_non_strict(
     fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
 ) -> None:
     reply = backend_for(fake_openai, sleeps).chat(ask("plan", json_schema=LOOSE_SCHEMA))
@@ -136,7 +136,6 @@ def test_schema_with_optional_properties_is_sent_non_strict_and_not_claimed_enfo
     assert spec["strict"] is False
     assert spec["schema"] == LOOSE_SCHEMA
     jsonschema.validate(json.loads(reply.text), LOOSE_SCHEMA)
-    assert reply.schema_enforced is False
 
 
 def test_rejected_json_schema_falls_back_to_json_object_with_the_schema_in_the_prompt(
@@ -150,7 +149,6 @@ def test_rejected_json_schema_falls_back_to_json_object_with_the_schema_in_the_p
     assert system["role"] == "system"
     assert json.dumps(STRICT_SCHEMA, indent=1) in system["content"]
     jsonschema.validate(json.loads(reply.text), STRICT_SCHEMA)
-    assert reply.schema_enforced is False
 
 
 def test_json_object_fallback_is_remembered_for_later_calls(sleeps: RecordingSleep) -> None:
@@ -175,7 +173,6 @@ def test_server_without_json_modes_falls_back_to_plain_text(sleeps: RecordingSle
     assert "response_format" not in fake.requests[-1]
     assert backend.schema_mode == "text"
     jsonschema.validate(json.loads(reply.text), STRICT_SCHEMA)
-    assert reply.schema_enforced is False
 
 
 def test_bad_request_in_every_mode_raises_the_first_error_and_forgets_nothing(

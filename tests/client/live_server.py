@@ -14,8 +14,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from promptmill.api.app import build_engine, create_app
+from promptmill.api.app import create_app
 from promptmill.config import Settings
+from promptmill.startup import build_engine
 from promptmill.store import Store
 from tests.fakes.http_server import FakeServer
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -6,11 +6,13 @@ ones about the runtime itself use the tiny SmolLM2-135M, which exercises the sam
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from promptmill.backends.base import ChatRequest, ChatTurn
@@ -21,7 +23,7 @@ from promptmill.engine import PromptEngine
 from promptmill.engine.checks import check_prompt, placeholders
 from promptmill.engine.templatize import fill_variables
 from promptmill.engine.types import PromptMessage
-from promptmill.errors import APIError
+from promptmill.errors import APIError, InvalidRequestError
 
 pytest.importorskip("llama_cpp")
 
@@ -103,8 +105,21 @@ def test_json_schema_output_is_enforced_while_decoding(tiny: LocalBackend) -> No
         turns=[ChatTurn("user", "Describe a cat.")], json_schema=schema, max_tokens=60
     )
     reply = tiny.chat(request)
-    assert reply.schema_enforced, reply.text
+    jsonschema.validate(json.loads(reply.text), schema)
     assert reply.input_tokens > 0 and reply.output_tokens > 0
+
+
+def test_a_request_may_name_the_model_the_backend_runs(tiny: LocalBackend) -> None:
+    request = ChatRequest(turns=[ChatTurn("user", "Say hi.")], max_tokens=4, model=tiny.model)
+
+    assert tiny.chat(request).output_tokens > 0
+
+
+def test_a_request_for_another_model_is_refused(tiny: LocalBackend) -> None:
+    request = ChatRequest(turns=[ChatTurn("user", "Say hi.")], max_tokens=4, model="gpt-4o")
+
+    with pytest.raises(InvalidRequestError, match="gpt-4o"):
+        tiny.chat(request)
 
 
 def test_a_request_past_its_deadline_is_an_api_error(tiny: LocalBackend) -> None:

@@ -35,20 +35,13 @@ from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
 from promptmill.api.state import AppState
 from promptmill.config import Settings
+from promptmill.startup import build_engine
 
 if TYPE_CHECKING:
     from promptmill.engine import PromptEngine
     from promptmill.store import Store
 
 logger = logging.getLogger("promptmill.api")
-
-
-def build_engine(settings: Settings) -> PromptEngine:
-    """The configured backend wrapped in the engine (may load a local model: slow)."""
-    from promptmill.backends import make_backend
-    from promptmill.engine import PromptEngine
-
-    return PromptEngine(make_backend(settings), request_timeout=settings.request_timeout)
 
 
 def create_app(

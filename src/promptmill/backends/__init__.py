@@ -1,33 +1,22 @@
 """Backends: the chat models promptmill can drive, behind the ``ChatBackend`` interface.
 
-``make_backend`` builds the one the settings select. The local backend is imported
-only when chosen, so installs that use a remote API never load llama.cpp.
+``make_backend`` builds the one the settings select from the list in ``registry``.
+Nothing here imports the settings module or a backend's SDK, so the engine, which
+imports ``backends.base``, stays free of both.
 """
 
 from __future__ import annotations
 
 from promptmill.backends.base import ChatBackend, ChatReply, ChatRequest, ChatTurn
-from promptmill.config import Settings
-from promptmill.errors import APIError
+from promptmill.backends.registry import BACKENDS, BackendEntry, backend_names, make_backend
 
-__all__ = ["ChatBackend", "ChatReply", "ChatRequest", "ChatTurn", "make_backend"]
-
-
-def make_backend(settings: Settings) -> ChatBackend:
-    """The backend ``settings.backend`` names, configured from ``settings``.
-
-    Raises ``APIError`` naming the missing setting when a remote backend lacks one.
-    """
-    if settings.backend == "anthropic":
-        from promptmill.backends.anthropic import AnthropicBackend
-
-        return AnthropicBackend.from_settings(settings)
-    if settings.backend == "openai":
-        from promptmill.backends.openai import OpenAIBackend
-
-        return OpenAIBackend.from_settings(settings)
-    if settings.backend == "local":
-        from promptmill.backends.local import LocalBackend
-
-        return LocalBackend.from_settings(settings)
-    raise APIError(f"unknown backend {settings.backend!r}: choose local, anthropic or openai")
+__all__ = [
+    "BACKENDS",
+    "BackendEntry",
+    "ChatBackend",
+    "ChatReply",
+    "ChatRequest",
+    "ChatTurn",
+    "backend_names",
+    "make_backend",
+]

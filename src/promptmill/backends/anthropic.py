@@ -70,13 +70,9 @@ class AnthropicBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicBackend:
-        if not settings.anthropic_api_key:
-            raise APIError(
-                "the anthropic backend needs an API key: set PROMPTMILL_ANTHROPIC_API_KEY "
-                "(or ANTHROPIC_API_KEY)"
-            )
+        """Called by ``make_backend``, which has checked that the key is set."""
         return cls(
-            api_key=settings.anthropic_api_key,
+            api_key=settings.anthropic_api_key or "",
             model=settings.anthropic_model,
             base_url=settings.anthropic_base_url,
             max_retries=settings.max_retries,
@@ -102,14 +98,12 @@ class AnthropicBackend:
     def _params(self, request: ChatRequest) -> tuple[dict[str, Any], bool]:
         """The Messages API arguments for ``request``, and whether the schema was wrapped."""
         params: dict[str, Any] = {
-            "model": self.model,
+            "model": request.model or self.model,
             "max_tokens": request.max_tokens,
             "messages": [{"role": turn.role, "content": turn.text} for turn in request.turns],
         }
         if request.system:
             params["system"] = request.system
-        if request.stop:
-            params["stop_sequences"] = list(request.stop)
         wrapped = False
         if request.json_schema is not None:
             schema = request.json_schema
@@ -142,8 +136,6 @@ class AnthropicBackend:
                 text=json.dumps(value, ensure_ascii=False),
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
-                # A tool call cut off by max_tokens may be incomplete.
-                schema_enforced=message.stop_reason != "max_tokens",
             )
         text = "".join(block.text for block in message.content if block.type == "text")
         return ChatReply(

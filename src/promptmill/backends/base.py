@@ -10,7 +10,7 @@ HTTP layer never see a vendor's exception.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 
@@ -29,7 +29,10 @@ class ChatRequest:
     temperature: float = 0.2
     # Seconds left for this call; backends must not block longer.
     timeout: float = 60.0
-    stop: list[str] = field(default_factory=list)
+    # A model to run instead of the backend's configured one, for this call only (evaluation
+    # compares models through one backend). Backends that cannot switch model refuse any
+    # other name with ``InvalidRequestError``.
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,6 @@ class ChatReply:
     text: str
     input_tokens: int
     output_tokens: int
-    # True when the backend enforced ``json_schema`` while decoding.
-    schema_enforced: bool = False
 
 
 @runtime_checkable

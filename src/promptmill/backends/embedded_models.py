@@ -16,7 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptmill.errors import APIError
+from filelock import FileLock
+
+from promptmill.errors import APIError, ConfigurationError
 
 GGUF_MAGIC = b"GGUF"
 
@@ -31,6 +33,8 @@ class EmbeddedModel:
     filename: str
     sha256: str
     size: int
+    # The promptmill extra that installs the parts' packages.
+    extra: str = "local"
 
 
 QWEN_CODER_15B = EmbeddedModel(
@@ -51,19 +55,22 @@ SMOLLM2_135M = EmbeddedModel(
     filename="SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     size=98_362_432,
+    extra="test",
 )
 
 EMBEDDED_MODELS = {m.name: m for m in (QWEN_CODER_15B, SMOLLM2_135M)}
 DEFAULT_MODEL = QWEN_CODER_15B
 
 
-def _package_file(package: str, relative: str) -> Path:
+def _package_file(model: EmbeddedModel, package: str, relative: str) -> Path:
     """Locate a file inside an installed package without importing (running) the package."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise APIError(
-            f"the embedded model needs the PyPI package {package!r}, which is not installed; "
-            "reinstall promptmill or set PROMPTMILL_LOCAL_MODEL to a GGUF file"
+        raise ConfigurationError(
+            f"the embedded model {model.name} needs the package {package!r}, which is not "
+            f"installed: pip install 'promptmill[{model.extra}]', or set PROMPTMILL_LOCAL_MODEL "
+            "to another model",
+            setting="PROMPTMILL_LOCAL_MODEL",
         )
     return Path(next(iter(spec.submodule_search_locations))) / relative
 
@@ -86,28 +93,28 @@ def _verified(model: EmbeddedModel, path: Path) -> Path:
     return path
 
 
-def materialise(model: EmbeddedModel, models_dir: Path) -> Path:
-    """Return a verified GGUF file for ``model``, assembling multi-part packages once.
+def _marker(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
 
-    A single-part model is used in place. A multi-part one is concatenated into
-    ``models_dir`` through a temporary file and an atomic rename, so concurrent first
-    starts never see a half-written model; the digest is checked once and remembered
-    in a marker file next to it.
-    """
-    if len(model.parts) == 1:
-        return _verified(model, _package_file(*model.parts[0]))
-    target = models_dir / model.filename
-    marker = target.with_suffix(".sha256")
-    if (
-        target.is_file()
-        and target.stat().st_size == model.size
-        and marker.is_file()
-        and marker.read_text().strip() == model.sha256
-    ):
-        return target
-    sources = [_package_file(package, relative) for package, relative in model.parts]
-    models_dir.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=models_dir, suffix=".part")
+
+def _fingerprint(model: EmbeddedModel, target: Path) -> str:
+    """The digest the file was verified against, with the size and mtime it had then."""
+    stat = target.stat()
+    return f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def _is_verified(model: EmbeddedModel, target: Path) -> bool:
+    """True when ``target`` was verified and has not been written to since."""
+    marker = _marker(target)
+    if not (target.is_file() and marker.is_file()):
+        return False
+    return marker.read_text().strip() == _fingerprint(model, target)
+
+
+def _assemble(model: EmbeddedModel, target: Path) -> None:
+    """Concatenate the parts into a temporary file, verify it, then rename it into place."""
+    sources = [_package_file(model, package, relative) for package, relative in model.parts]
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
             for source in sources:
@@ -119,23 +126,59 @@ def materialise(model: EmbeddedModel, models_dir: Path) -> Path:
     finally:
         if os.path.exists(temp_name):
             os.unlink(temp_name)
-    marker.write_text(model.sha256 + "\n")
+
+
+def materialise(model: EmbeddedModel, cache_dir: Path) -> Path:
+    """Return a verified GGUF file for ``model``, assembling multi-part models once per machine.
+
+    A single-part model is used in place, verified at each start. A multi-part one is
+    assembled into ``cache_dir``, which every ``PROMPTMILL_HOME`` shares: under a file
+    lock (so concurrent first starts assemble it once and wait for each other), through
+    a temporary file and an atomic rename (so nobody sees half a model), and verified
+    against its SHA-256. A marker next to it records the digest with the file's size and
+    modification time; a file changed since is verified again and, if it fails,
+    re-assembled from the packages rather than loaded.
+    """
+    if len(model.parts) == 1:
+        return _verified(model, _package_file(model, *model.parts[0]))
+    target = cache_dir / model.filename
+    if _is_verified(model, target):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.with_name(target.name + ".lock")):
+        if _is_verified(model, target):
+            return target  # another process assembled it while we waited for the lock
+        intact = (
+            target.is_file()
+            and target.stat().st_size == model.size
+            and _sha256(target) == model.sha256
+        )
+        if not intact:
+            _assemble(model, target)
+        _marker(target).write_text(_fingerprint(model, target) + "\n")
     return target
 
 
-def resolve_model_path(spec: str | None, models_dir: Path) -> tuple[Path, str]:
-    """Turn ``PROMPTMILL_LOCAL_MODEL`` (unset, an embedded name or a path) into a GGUF and an id."""
+def resolve_model_path(spec: str | None, cache_dir: Path) -> tuple[Path, str]:
+    """Turn ``PROMPTMILL_LOCAL_MODEL`` (unset, an embedded name or a path) into a GGUF and an id.
+
+    Embedded models are assembled in ``cache_dir`` (``Settings.model_cache_path``).
+    """
     if not spec or spec in EMBEDDED_MODELS:
         model = EMBEDDED_MODELS[spec] if spec else DEFAULT_MODEL
-        return materialise(model, models_dir), model.name
+        return materialise(model, cache_dir), model.name
     path = Path(spec).expanduser()
     if not path.is_file():
         names = ", ".join(EMBEDDED_MODELS)
-        raise APIError(
+        raise ConfigurationError(
             f"PROMPTMILL_LOCAL_MODEL={spec!r} is neither an embedded model ({names}) "
-            "nor an existing GGUF file"
+            "nor an existing GGUF file",
+            setting="PROMPTMILL_LOCAL_MODEL",
         )
     with path.open("rb") as handle:
         if handle.read(4) != GGUF_MAGIC:
-            raise APIError(f"PROMPTMILL_LOCAL_MODEL={spec!r} is not a GGUF file (bad magic bytes)")
+            raise ConfigurationError(
+                f"PROMPTMILL_LOCAL_MODEL={spec!r} is not a GGUF file (bad magic bytes)",
+                setting="PROMPTMILL_LOCAL_MODEL",
+            )
     return path, path.stem

@@ -9,7 +9,6 @@ constraints are enforced while decoding with llama.cpp's grammar support.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -18,13 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# A missing llama-cpp-python fails this import; ``make_backend`` reports it as the
+# missing [local] extra.
+from llama_cpp import Llama
+
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
-from promptmill.errors import APIError, OverloadedError
+from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
-
     from promptmill.config import Settings
 
 
@@ -32,7 +33,7 @@ _MODEL_PARAMS_LOCK = threading.Lock()
 
 
 @contextmanager
-def _without_weight_repacking() -> Iterator[None]:
+def without_weight_repacking() -> Iterator[None]:
     """Load models with llama.cpp's "extra buffer types" (CPU weight repacking) off.
 
     On CPUs with AMX (recent Xeons, such as the machines promptmill is built and tested
@@ -74,19 +75,13 @@ class LocalBackend:
         context: int = 4096,
         seed: int = 7,
     ) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise APIError(
-                "the local backend needs llama-cpp-python (pip install llama-cpp-python)"
-            ) from exc
         self.model = model_id
         self.model_path = model_path
         self.threads = threads or max(1, os.cpu_count() or 1)
         self.context = context
         self.seed = seed
         started = time.perf_counter()
-        with _without_weight_repacking():
+        with without_weight_repacking():
             self._llama: Llama = Llama(
                 model_path=str(model_path),
                 n_ctx=context,
@@ -100,12 +95,18 @@ class LocalBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
-        path, model_id = resolve_model_path(settings.local_model, settings.home_path / "models")
+        path, model_id = resolve_model_path(settings.local_model, settings.model_cache_path)
         return cls(
             path, model_id=model_id, threads=settings.local_threads, context=settings.local_context
         )
 
     def chat(self, request: ChatRequest) -> ChatReply:
+        if request.model is not None and request.model != self.model:
+            raise InvalidRequestError(
+                f"the local backend runs {self.model!r} and cannot switch to model "
+                f"{request.model!r} per request; start another server with "
+                "PROMPTMILL_LOCAL_MODEL set to it"
+            )
         deadline = time.monotonic() + request.timeout
         if not self._lock.acquire(timeout=max(0.0, request.timeout)):
             raise OverloadedError(
@@ -137,7 +138,6 @@ class LocalBackend:
                 messages=messages,  # type: ignore[arg-type]
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
-                stop=request.stop or None,
                 seed=self.seed,
                 stream=True,
                 **kwargs,
@@ -157,12 +157,8 @@ class LocalBackend:
                     )
         except ValueError as exc:  # e.g. the prompt does not fit the context window
             raise APIError(f"local model could not run this request: {exc}") from exc
-        text = "".join(pieces)
         return ChatReply(
-            text=text,
-            input_tokens=input_tokens or 0,
-            output_tokens=len(pieces),
-            schema_enforced=request.json_schema is not None and _is_json(text),
+            text="".join(pieces), input_tokens=input_tokens or 0, output_tokens=len(pieces)
         )
 
 
@@ -170,11 +166,3 @@ def _is_looping(recent: str) -> bool:
     """True when the output has fallen into repeating the same phrase over and over."""
     tail = recent[-40:]
     return len(tail) == 40 and recent.count(tail) >= 4
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True

@@ -8,8 +8,7 @@ A JSON schema is requested with ``response_format`` ``json_schema``. Many
 compatible servers reject that with a 400 (or 422), so the backend steps down to
 ``json_object`` and then to plain text, spelling the schema out in the system
 message, and remembers the first mode the server accepted for the rest of its
-life. ``schema_enforced`` is true only when the server accepted a strict
-``json_schema``.
+life.
 
 The SDK's own retries are off; ``faults.call_with_retries`` retries instead, so
 the request's deadline bounds every attempt and every wait.
@@ -90,17 +89,12 @@ class OpenAIBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIBackend:
-        api_key = settings.openai_api_key
-        if not api_key and settings.openai_base_url:
-            api_key = DUMMY_API_KEY
-        if not api_key:
-            raise APIError(
-                "the openai backend needs an API key: set PROMPTMILL_OPENAI_API_KEY "
-                "(or OPENAI_API_KEY), or set PROMPTMILL_OPENAI_BASE_URL to use a local "
-                "OpenAI-compatible server that needs no key"
-            )
+        """Called by ``make_backend``, which has checked that a key or a base URL is set.
+
+        A server at a base URL of one's own (Ollama, vLLM...) needs no key: a dummy is sent.
+        """
         return cls(
-            api_key=api_key,
+            api_key=settings.openai_api_key or DUMMY_API_KEY,
             model=settings.openai_model,
             base_url=settings.openai_base_url,
             max_retries=settings.max_retries,
@@ -113,7 +107,7 @@ class OpenAIBackend:
 
     def chat(self, request: ChatRequest) -> ChatReply:
         if request.json_schema is None:
-            return self._reply(self._call(request, None, "text"), enforced=False)
+            return self._reply(self._call(request, None, "text"))
         deadline = time.monotonic() + request.timeout
         first_rejection: _ResponseFormatRejected | None = None
         start = _SCHEMA_MODES.index(self._schema_mode)
@@ -128,8 +122,7 @@ class OpenAIBackend:
                 continue
             if mode != _SCHEMA_MODES[start]:
                 self._remember(mode)
-            strict = mode == "json_schema" and _strict_schema(request.json_schema) is not None
-            return self._reply(completion, enforced=strict)
+            return self._reply(completion)
         if first_rejection is not None:
             raise APIError(first_rejection.message) from first_rejection
         raise APIError(f"backend call did not finish within the {request.timeout:.1f}s deadline")
@@ -180,14 +173,11 @@ class OpenAIBackend:
             messages.append({"role": "system", "content": system})
         messages.extend({"role": turn.role, "content": turn.text} for turn in request.turns)
         params: dict[str, Any] = {
-            "model": self.model,
+            "model": request.model or self.model,
             "messages": messages,
             "temperature": request.temperature,
             self._max_tokens_field: request.max_tokens,
         }
-        if request.stop:
-            # The API takes at most four stop sequences.
-            params["stop"] = list(request.stop[:4])
         if schema is not None and mode == "json_schema":
             strict = _strict_schema(schema)
             params["response_format"] = {
@@ -202,7 +192,7 @@ class OpenAIBackend:
             params["response_format"] = {"type": "json_object"}
         return params
 
-    def _reply(self, completion: ChatCompletion, *, enforced: bool) -> ChatReply:
+    def _reply(self, completion: ChatCompletion) -> ChatReply:
         if not completion.choices:
             raise APIError(f"the {self.name} backend returned no choices")
         choice = completion.choices[0]
@@ -213,8 +203,6 @@ class OpenAIBackend:
             text=choice.message.content or "",
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
-            # Output cut off by the token limit may be incomplete JSON.
-            schema_enforced=enforced and choice.finish_reason != "length",
         )
 
     def _classify(self, exc: Exception, seconds: float) -> Fault:
