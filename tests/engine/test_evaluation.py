@@ -304,3 +304,16 @@ def test_compare_without_decided_pairs_has_no_p_values() -> None:
 
 def test_compare_of_a_single_variant_is_empty() -> None:
     assert compare([result(0, 0, True, 1.0)], [CAPITAL]) == []
+
+
+def test_pairs_outside_the_run_are_rejected() -> None:
+    with pytest.raises(ValueError, match=r"pairs: no such \(case, variant\) pair: \(3, 0\)"):
+        Evaluator(ScriptedBackend()).run([CAPITAL], CASES, [], pairs=[(3, 0)])
+
+
+def test_a_python_grader_named_rubric_keeps_its_own_scale() -> None:
+    def rubric(output: str, case: TestCase) -> float:
+        return 0.5
+
+    result = evaluate_case(ScriptedBackend(["x"]), CAPITAL, CASES[0], validate_graders([rubric]))
+    assert result.score == 0.5
