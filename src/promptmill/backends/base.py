@@ -30,6 +30,7 @@ class ChatRequest:
     # Seconds left for this call; backends must not block longer.
     timeout: float = 60.0
     stop: list[str] = field(default_factory=list)
+    model: str | None = None
 
 
 @dataclass(frozen=True)
