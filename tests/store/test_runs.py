@@ -194,3 +194,11 @@ def test_counts_separate_errors_from_results(store: Store) -> None:
 def test_result_dict_round_trip_matches_the_engine_shape(store: Store) -> None:
     result = _result(0)
     assert EvalResultRecord.from_dict({**result.to_dict(), "extra": 1}) == result
+
+
+def test_run_status_is_the_bare_status_or_none(store: Store) -> None:
+    run_id = _new_run(store)
+    assert store.run_status(run_id) == "queued"
+    store.set_run_status(run_id, "running")
+    assert store.run_status(run_id) == "running"
+    assert store.run_status("run_missing") is None

@@ -3,7 +3,9 @@
 The engine is built once per process at startup (the lifespan), in a worker thread,
 so an embedded model is loaded before the first request rather than during it; tests
 and the CLI may pass a ready engine or store instead. The store opened here is closed
-at shutdown; one passed in belongs to the caller.
+at shutdown; one passed in belongs to the caller. The lifespan also starts the
+evaluation queue (``promptmill.jobs``): its worker threads, and the re-enqueueing of
+runs left unfinished by a previous process; they stop before the store closes.
 
 Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
@@ -29,13 +31,17 @@ from pydantic.json_schema import models_json_schema
 
 from promptmill import __version__
 from promptmill.api.error_responses import install_error_handlers
+from promptmill.api.evaluation import router as evaluation_router
+from promptmill.api.evaluation_schemas import REQUEST_MODELS as EVALUATION_REQUEST_MODELS
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
 from promptmill.api.routes import REQUEST_MODELS, AppState, router
 from promptmill.config import Settings
 
 if TYPE_CHECKING:
+    from promptmill.backends.base import ChatBackend
     from promptmill.engine import PromptEngine
+    from promptmill.jobs import EvalJobs
     from promptmill.store import Store
 
 logger = logging.getLogger("promptmill.api")
@@ -55,6 +61,16 @@ def build_engine(settings: Settings) -> PromptEngine:
     from promptmill.engine import PromptEngine
 
     return PromptEngine(make_backend(settings), request_timeout=settings.request_timeout)
+
+
+def start_eval_jobs(settings: Settings, store: Store, backend: ChatBackend) -> EvalJobs:
+    """The evaluation queue, its worker threads (``eval_workers``), and resumed runs."""
+    from promptmill.jobs import EvalJobs
+
+    jobs = EvalJobs.from_settings(settings, store, backend)
+    jobs.resume_unfinished()
+    jobs.start_workers(settings.eval_workers)
+    return jobs
 
 
 def create_app(
@@ -79,11 +95,19 @@ def create_app(
 
             owned_store = await anyio.to_thread.run_sync(Store.open, settings.resolved_database_url)
             state.store = owned_store
+        jobs: EvalJobs | None = None
         try:
             if state.engine is None:
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
+            jobs = await anyio.to_thread.run_sync(
+                start_eval_jobs, settings, state.store, state.engine.backend
+            )
+            app.state.eval_jobs = jobs
             yield
         finally:
+            if jobs is not None:
+                await anyio.to_thread.run_sync(jobs.stop)
+                app.state.eval_jobs = None
             if owned_store is not None:
                 owned_store.close()
                 state.store = None
@@ -95,8 +119,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.promptmill = state
+    app.state.settings = settings
+    app.state.eval_jobs = None
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(evaluation_router)
     _include_playground(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
@@ -128,7 +155,7 @@ def _openapi_schema(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
     )
     _, definitions = models_json_schema(
-        [(model, "validation") for model in REQUEST_MODELS],
+        [(model, "validation") for model in (*REQUEST_MODELS, *EVALUATION_REQUEST_MODELS)],
         ref_template="#/components/schemas/{model}",
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})

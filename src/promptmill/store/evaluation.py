@@ -296,6 +296,11 @@ class EvaluationRecords:
             run, ws_name = row
             return _run_record(run, ws_name, _counts(session, [run.id])[run.id])
 
+    def run_status(self, run_id: str) -> str | None:
+        """Just a run's status (``None`` for an unknown run): what workers poll between cases."""
+        with self._reading() as session:
+            return session.scalar(select(EvalRun.status).where(EvalRun.id == run_id))
+
     def list_runs(self, workspace: str, limit: int = 50) -> list[EvalRunRecord]:
         """The workspace's runs, newest first, with their counts."""
         if not 1 <= limit <= MAX_LISTED_RUNS:
