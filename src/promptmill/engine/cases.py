@@ -145,7 +145,9 @@ def _write_csv(cases: Sequence[TestCase]) -> str:
 
 def _read_jsonl(text: str) -> list[TestCase]:
     cases = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: ``str.splitlines`` would also split inside a JSON string
+    # holding U+2028 or U+0085, which JSON allows unescaped.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from promptmill.backends.base import ChatBackend, ChatRequest, ChatTurn
 from promptmill.engine.cases import TestCase, check_cases_fill
-from promptmill.engine.graders import Grade, GradeContext, Grader, validate_graders
+from promptmill.engine.graders import Grade, GradeContext, Grader, RubricGrader, validate_graders
 from promptmill.engine.stats import mcnemar_exact, wilcoxon_signed_rank
 from promptmill.engine.versions import PromptTemplate, fill_prompt, render_prompt_text
 from promptmill.errors import InvalidRequestError
@@ -94,10 +94,11 @@ ResultCallback = Callable[[CaseResult], None]
 StopCheck = Callable[[], bool]
 
 
-def _normalised(grade: Grade) -> float | None:
+def _normalised(grader: Grader, grade: Grade) -> float | None:
+    """A grade's score on the 0..1 scale (the rubric judge scores 1..5)."""
     if grade.score is None:
         return None
-    if grade.grader == "rubric":
+    if isinstance(grader, RubricGrader):
         low, high = RUBRIC_RANGE
         return (grade.score - low) / (high - low)
     return grade.score
@@ -151,7 +152,11 @@ def evaluate_case(
     result.grades = [grader.grade(reply.text, case, context) for grader in graders]
     decided = [g.passed for g in result.grades if g.passed is not None]
     result.passed = all(decided) if decided else None
-    scores = [s for g in result.grades if (s := _normalised(g)) is not None]
+    scores = [
+        s
+        for grader, g in zip(graders, result.grades, strict=True)
+        if (s := _normalised(grader, g)) is not None
+    ]
     result.score = statistics.fmean(scores) if scores else None
     return result
 
@@ -199,11 +204,11 @@ class Evaluator:
         checked = validate_graders(graders)
         for variant in variants:
             check_cases_fill(cases, variant.template.variables)
-        todo = (
-            list(pairs)
-            if pairs is not None
-            else [(c, v) for c in range(len(cases)) for v in range(len(variants))]
-        )
+        everything = [(c, v) for c in range(len(cases)) for v in range(len(variants))]
+        todo = list(pairs) if pairs is not None else everything
+        unknown = set(todo) - set(everything)
+        if unknown:
+            raise ValueError(f"pairs: no such (case, variant) pair: {sorted(unknown)[0]}")
         results: list[CaseResult] = []
         lock = threading.Lock()
         callback_lock = threading.Lock()
@@ -224,26 +229,26 @@ class Evaluator:
                 if pair is None:
                     return
                 case_index, variant_index = pair
-                result = evaluate_case(
-                    self.backend,
-                    variants[variant_index],
-                    cases[case_index],
-                    checked,
-                    case_index=case_index,
-                    variant_index=variant_index,
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                    timeout=self.timeout,
-                )
-                with callback_lock:
-                    try:
+                try:
+                    result = evaluate_case(
+                        self.backend,
+                        variants[variant_index],
+                        cases[case_index],
+                        checked,
+                        case_index=case_index,
+                        variant_index=variant_index,
+                        temperature=self.temperature,
+                        max_tokens=self.max_tokens,
+                        timeout=self.timeout,
+                    )
+                    with callback_lock:
                         if on_result is not None:
                             on_result(result)
-                    except BaseException as exc:
-                        with lock:
-                            failure.append(exc)
-                        return
-                    results.append(result)
+                        results.append(result)
+                except BaseException as exc:  # a callback (or grader) fault ends the run
+                    with lock:
+                        failure.append(exc)
+                    return
 
         threads = [
             threading.Thread(target=work, name=f"promptmill-eval-{i}", daemon=True)
