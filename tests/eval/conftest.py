@@ -24,7 +24,9 @@ CHEF = {
 }
 """A prompt whose fake-model answers repeat its words, so the food shows up in the output."""
 
-VAGUE = {"messages": [{"role": "user", "content": "Say anything at all ({{FOOD}} aside)."}]}
+VAGUE = {"messages": [{"role": "user", "content": "Say anything at all."}]}
+"""A prompt without variables: cases may fill more than a prompt uses; its answers never
+name the food."""
 
 
 def food_cases(*foods: str) -> list[dict[str, Any]]:

@@ -102,7 +102,7 @@ class AnthropicBackend:
     def _params(self, request: ChatRequest) -> tuple[dict[str, Any], bool]:
         """The Messages API arguments for ``request``, and whether the schema was wrapped."""
         params: dict[str, Any] = {
-            "model": self.model,
+            "model": request.model or self.model,
             "max_tokens": request.max_tokens,
             "messages": [{"role": turn.role, "content": turn.text} for turn in request.turns],
         }

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
-from promptmill.errors import APIError, OverloadedError
+from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -71,6 +71,10 @@ class LocalBackend:
         )
 
     def chat(self, request: ChatRequest) -> ChatReply:
+        if request.model is not None and request.model != self.model:
+            raise InvalidRequestError(
+                f"model: the local backend serves only {self.model!r}, not {request.model!r}"
+            )
         deadline = time.monotonic() + request.timeout
         if not self._lock.acquire(timeout=max(0.0, request.timeout)):
             raise OverloadedError(

@@ -180,7 +180,7 @@ class OpenAIBackend:
             messages.append({"role": "system", "content": system})
         messages.extend({"role": turn.role, "content": turn.text} for turn in request.turns)
         params: dict[str, Any] = {
-            "model": self.model,
+            "model": request.model or self.model,
             "messages": messages,
             "temperature": request.temperature,
             self._max_tokens_field: request.max_tokens,
