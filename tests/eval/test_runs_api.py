@@ -294,3 +294,21 @@ def test_a_run_on_postgresql_completes(tmp_path: Any, postgres_url: str) -> None
     assert (run["status"], run["done"], run["errors"]) == ("completed", 20, 0)
     assert len(results["data"]) == 20
     assert not (tmp_path / "queue.db").exists()  # the queue lives in PostgreSQL
+
+
+def test_events_of_a_cancelled_run_end_with_done_and_its_status(
+    promptmill_server_factory: Callable[..., RunningServer],
+) -> None:
+    server = promptmill_server_factory(eval_workers=0)
+    with client(server) as http:
+        run_id = http.post(f"{API}/runs", json=_run_body()).json()["id"]
+        http.post(f"{API}/runs/{run_id}/cancel")
+        with http.stream("GET", f"{API}/runs/{run_id}/events") as stream:
+            events = parse_events(stream.read().decode())
+        unknown = http.get(f"{API}/runs/run_nope/events")
+    assert events == [
+        ("progress", {"done": 0, "total": 20, "status": "cancelled"}),
+        ("done", events[-1][1]),
+    ]
+    assert events[-1][1]["status"] == "cancelled"
+    assert unknown.status_code == 404

@@ -647,25 +647,31 @@ async def run_events(request: Request, run_id: str, key: Caller) -> StreamingRes
     """Server-Sent Events: `progress` whenever the count of results changes, then `done`
     with the run once it is completed, cancelled or failed."""
     store = _store(request)
-    await _in_thread(_find_run, store, key.workspace, run_id)
+    total = (await _in_thread(_find_run, store, key.workspace, run_id)).total
+
+    def progress_now() -> RunProgress:
+        # Two small queries per poll: the run's JSON (spec, case snapshot) is not read.
+        counts = store.counts(run_id)
+        return RunProgress(done=counts.done, total=total, status=store.run_status(run_id) or "")
 
     async def events() -> AsyncIterator[str]:
-        last: tuple[int, str] | None = None
-        quiet_since = asyncio.get_running_loop().time()
+        last: RunProgress | None = None
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
         while True:
-            run = await _in_thread(_find_run, store, key.workspace, run_id)
-            if (run.done, run.status) != last:
-                last = (run.done, run.status)
-                progress = RunProgress(done=run.done, total=run.total, status=run.status)
+            progress = await _in_thread(progress_now)
+            if progress != last:
+                last = progress
                 yield auth.sse_event("progress", progress.model_dump())
-                quiet_since = asyncio.get_running_loop().time()
-            if not run.active:
+                quiet_since = loop.time()
+            if progress.status not in ("queued", "running"):
+                run = await _in_thread(_find_run, store, key.workspace, run_id)
                 view = await _in_thread(_run_view, store, run)
                 yield auth.sse_event("done", view.model_dump(mode="json"))
                 return
-            if asyncio.get_running_loop().time() - quiet_since > SSE_KEEPALIVE_SECONDS:
+            if loop.time() - quiet_since > SSE_KEEPALIVE_SECONDS:
                 yield ": keep-alive\n\n"
-                quiet_since = asyncio.get_running_loop().time()
+                quiet_since = loop.time()
             await asyncio.sleep(SSE_POLL_SECONDS)
 
     return StreamingResponse(
