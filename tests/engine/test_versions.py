@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from promptmill.engine.types import PromptMessage
 from promptmill.engine.versions import PromptTemplate, diff_prompts, fill_prompt
 
@@ -80,3 +83,12 @@ def test_diff_shows_a_system_section_when_one_is_added() -> None:
     diff = diff_prompts(template("x"), template("x", system="Be brief."))
     assert "+[system]\n" in diff
     assert "+Be brief.\n" in diff
+
+
+names = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True)
+
+
+@given(st.lists(names, min_size=1, max_size=4, unique=True), st.text(max_size=20))
+def test_filling_every_variable_leaves_no_variable(names: list[str], value: str) -> None:
+    prompt = template(" and ".join("{{" + n + "}}" for n in names), system="{{" + names[0] + "}}")
+    assert fill_prompt(prompt, dict.fromkeys(names, value.replace("{", ""))).variables == []

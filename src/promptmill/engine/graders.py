@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
@@ -52,7 +52,11 @@ class Grade(BaseModel):
 
 @dataclass(frozen=True)
 class GradeContext:
-    """What a model-graded grader needs: the backend, the time left, the prompt as sent."""
+    """What a model-graded grader needs: the backend, the time left, the prompt as sent.
+
+    ``model`` stays None in runs, so the judge is the backend's default model for every
+    variant, including variants run on another model: one judge for all contestants.
+    """
 
     backend: ChatBackend | None = None
     timeout: float = 60.0
@@ -238,7 +242,6 @@ class RubricGrader(_Spec):
     type: Literal["rubric"] = "rubric"
     rubric: str | None = None
     threshold: int = Field(default=4, ge=1, le=5)
-    needs_model: ClassVar[bool] = True
 
     def grade(self, output: str, case: TestCase, context: GradeContext) -> Grade:
         rubric = self.rubric or case.notes
