@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from huey import PostgresHuey, SqliteHuey
+from huey import MemoryHuey, PostgresHuey, SqliteHuey
 
 from promptmill.backends.base import ChatRequest
 from promptmill.config import Settings
@@ -82,6 +82,27 @@ def test_a_sqlite_store_gets_a_sqlite_queue_under_home(tmp_path: Path, store: St
     huey = make_huey(Settings(home=tmp_path / "home"), store)
     assert isinstance(huey, SqliteHuey)
     assert (tmp_path / "home" / QUEUE_FILE).exists()
+
+
+def test_processes_on_one_database_share_a_queue_and_other_databases_do_not(
+    tmp_path: Path, store: Store
+) -> None:
+    settings = Settings(home=tmp_path / "home")
+    with (
+        Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as same,
+        Store.open(f"sqlite:///{tmp_path / 'other.db'}") as other,
+    ):
+        mine, twin, theirs = (make_huey(settings, s) for s in (store, same, other))
+        mine.storage.enqueue(b"task", 0)
+        assert (mine.name, twin.storage.queue_size()) == (twin.name, 1)
+        assert mine.name != theirs.name
+        assert theirs.storage.queue_size() == 0
+
+
+def test_an_in_memory_store_gets_an_in_memory_queue(tmp_path: Path) -> None:
+    with Store.open("sqlite://") as memory:
+        assert isinstance(make_huey(Settings(home=tmp_path), memory), MemoryHuey)
+    assert not (tmp_path / QUEUE_FILE).exists()
 
 
 @pytest.mark.postgres

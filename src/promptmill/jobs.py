@@ -5,7 +5,7 @@ one task, ``evaluate_chunk(run_id, chunk)``. Where the queue lives follows the s
 so the default install needs nothing more and a scaled-out one shares the work:
 
 - a SQLite store: ``SqliteHuey`` in ``PROMPTMILL_HOME/queue.db`` (processes on one
-  machine share it);
+  machine share it; an in-memory store gets an in-memory queue);
 - a PostgreSQL store: ``PostgresHuey`` on the same database (its own ``huey_*``
   tables; ``SELECT ... FOR UPDATE SKIP LOCKED`` to take a task, ``LISTEN/NOTIFY`` to
   wake idle workers), so every server and worker using the database shares the queue;
@@ -35,16 +35,18 @@ A run's ``concurrency`` bounds the model calls in flight per chunk; a server wit
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
+from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 from huey.exceptions import ConfigurationError
 from pydantic import BaseModel, Field
+from sqlalchemy.engine import URL
 
 from promptmill.backends.base import ChatBackend
 from promptmill.config import Settings
@@ -103,23 +105,46 @@ def chunk_cases(chunk: int, cases: int) -> range:
 def make_huey(settings: Settings, store: Store) -> Huey:
     """The queue for this store and settings (see the module docstring).
 
+    The queue's name is derived from the store's database, so processes whose stores
+    differ never take each other's tasks even when they share a queue file or a Redis
+    server. An in-memory SQLite store, private to its process, gets an in-memory queue.
     Misconfiguration (no ``redis`` package for a Redis URL, say) raises ``APIError``
     naming the setting, so it fails at start-up rather than on the first run.
     """
     options: dict[str, Any] = {"results": False, "utc": True}
     url = store.engine.url
+    name = _queue_name(url)
     try:
         if settings.redis_url:
-            return RedisHuey(QUEUE_NAME, url=settings.redis_url, **options)
+            return RedisHuey(name, url=settings.redis_url, **options)
         if url.get_backend_name() == "postgresql":
             dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            return PostgresHuey(QUEUE_NAME, dsn=dsn, **options)
+            return PostgresHuey(name, dsn=dsn, **options)
     except ConfigurationError as exc:
         setting = "PROMPTMILL_REDIS_URL" if settings.redis_url else "PROMPTMILL_DATABASE_URL"
         raise APIError(f"{setting}: cannot use it for the evaluation queue: {exc}") from exc
+    if _sqlite_file(url) is None:
+        return MemoryHuey(name, **options)
     home = settings.home_path
     home.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(QUEUE_NAME, filename=str(Path(home) / QUEUE_FILE), **options)
+    return SqliteHuey(name, filename=str(home / QUEUE_FILE), **options)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; ``None`` for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    return Path(database.removeprefix("file:")).expanduser().resolve()
+
+
+def _queue_name(url: URL) -> str:
+    """``promptmill-eval-<12 hex>``: the same for every process using this database."""
+    if url.get_backend_name() == "sqlite":
+        identity = str(_sqlite_file(url) or f"memory-{id(url)}")
+    else:
+        identity = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    return f"{QUEUE_NAME}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
 class _InProcessConsumer(Consumer):  # type: ignore[misc]  # huey is untyped

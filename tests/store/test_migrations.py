@@ -173,3 +173,23 @@ def test_downgrade_to_0001_drops_only_the_evaluation_tables(database_url: str) -
         assert Store(engine).authenticate(secret) == info
     finally:
         engine.dispose()
+
+
+def test_the_queue_tables_in_a_postgresql_store_are_not_the_migrations_concern(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    from promptmill.config import Settings
+    from promptmill.jobs import make_huey
+    from promptmill.store.migrate import include_name
+
+    with Store.open(postgres_url) as store:
+        make_huey(Settings(home=tmp_path), store).storage.close()
+        with store.engine.connect() as connection:
+            assert "huey_task" in inspect(connection).get_table_names()
+            unfiltered = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            filtered = compare_metadata(
+                MigrationContext.configure(connection, opts={"include_name": include_name}),
+                Base.metadata,
+            )
+    assert any(diff[0] == "remove_table" for diff in unfiltered)
+    assert filtered == []
