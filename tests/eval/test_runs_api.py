@@ -312,3 +312,25 @@ def test_events_of_a_cancelled_run_end_with_done_and_its_status(
     ]
     assert events[-1][1]["status"] == "cancelled"
     assert unknown.status_code == 404
+
+
+def test_two_servers_on_one_postgresql_database_share_a_runs_work(
+    tmp_path: Any, postgres_url: str
+) -> None:
+    with (
+        running_promptmill(tmp_path / "a", database_url=postgres_url, eval_workers=1) as a,
+        running_promptmill(tmp_path / "b", database_url=postgres_url, eval_workers=1) as b,
+    ):
+        for fake in (a.fake, b.fake):
+            for _ in range(40):
+                fake.enqueue_delay(0.05)
+        body = _run_body(variants=[{"prompt": CHEF}], cases=food_cases(*FOODS * 3), concurrency=1)
+        with client(a) as http:
+            run = wait_for_run(http, http.post(f"{API}/runs", json=body).json()["id"])
+        with client(b) as http:  # b's key belongs to the same "default" workspace
+            seen_by_b = http.get(f"{API}/runs/{run['id']}").json()
+    assert (run["status"], run["done"], run["total"]) == ("completed", 30, 30)
+    assert seen_by_b["status"] == "completed"
+    # Both servers evaluated some of the four chunks, and no case was asked twice.
+    assert a.fake.requests and b.fake.requests
+    assert len(a.fake.requests) + len(b.fake.requests) == 30
