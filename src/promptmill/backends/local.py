@@ -103,7 +103,7 @@ class LocalBackend:
     def chat(self, request: ChatRequest) -> ChatReply:
         if request.model is not None and request.model != self.model:
             raise InvalidRequestError(
-                f"the local backend runs {self.model!r} and cannot switch to model "
+                f"model: the local backend runs {self.model!r} and cannot switch to "
                 f"{request.model!r} per request; start another server with "
                 "PROMPTMILL_LOCAL_MODEL set to it"
             )
