@@ -5,11 +5,13 @@ so an embedded model is loaded before the first request rather than during it; t
 and the CLI may pass a ready engine or store instead. The store opened here is closed
 at shutdown; one passed in belongs to the caller.
 
-Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
+Layers, outermost first: ``SecurityHeadersMiddleware`` (nosniff, referrer policy, a
+deny-all CSP for everything but pages), ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
 ``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
-Prompt Tools endpoints), ``history`` and, when installed, ``web`` (the playground
-page). A wrong method on a known path is answered 405 with
+Prompt Tools endpoints), ``history``, ``docs`` (Swagger UI, served locally) and, when installed,
+``web`` (the playground page). A path with a trailing slash is a 404 naming the path
+without it, never a redirect. A wrong method on a known path is answered 405 with
 an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
 405 error type, and ``invalid_request_error`` is the type its clients already handle
 for a request the server will not serve as sent.
@@ -28,9 +30,13 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from promptmill import __version__
-from promptmill.api import history, service, tools
+from promptmill.api import docs, history, service, tools
 from promptmill.api.error_responses import install_error_handlers
-from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from promptmill.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
 from promptmill.api.state import AppState
@@ -87,14 +93,22 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's pages load scripts from a CDN; ``docs`` serves Swagger UI locally.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        # No 307 to the slash-less path (its location would be built from the Host
+        # header): a path with a trailing slash is simply not one of ours, a 404.
+        redirect_slashes=False,
     )
     app.state.promptmill = state
     install_error_handlers(app)
-    for routes in (service, tools, history):
+    for routes in (service, tools, history, docs):
         app.include_router(routes.router)
     _include_playground(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: the outermost layer
     app.openapi = lambda: openapi_schema(app, tools.REQUEST_MODELS)  # type: ignore[method-assign]
     return app
 

@@ -2,7 +2,8 @@
 
 One place maps each layer's exceptions: promptmill's own ``PromptmillError`` types
 (auth, validation, rate limit, engine and backend faults) keep their type and status;
-Starlette's routing errors become ``not_found_error`` (404) and, for a wrong method,
+Starlette's routing errors become ``not_found_error`` (404; a trailing slash is named
+as the reason) and, for a wrong method,
 ``invalid_request_error`` with status 405 and an ``allow`` header; pydantic validation
 errors become one ``invalid_request_error`` whose message starts with the field path
 (``messages.0.content.1.type: ...``). Unexpected exceptions are handled by
@@ -126,10 +127,13 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        error: PromptmillError = NotFoundError(
-            f"{request.method} {request.url.path} not found; the endpoints are under "
-            "/v1/experimental/"
+        path = request.url.path
+        hint = (
+            f"paths take no trailing slash: {path.rstrip('/')}"
+            if len(path) > 1 and path.endswith("/")
+            else "the endpoints are under /v1/experimental/"
         )
+        error: PromptmillError = NotFoundError(f"{request.method} {path} not found; {hint}")
     elif exc.status_code == 405:
         allowed = headers.get("Allow") or headers.get("allow") or "POST"
         error = InvalidRequestError(

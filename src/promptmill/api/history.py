@@ -17,6 +17,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 
 from promptmill.api.auth import ApiKeyHeader, AuthorizationHeader, authenticate_key
+from promptmill.api.json_body import wire_safe
 from promptmill.api.state import app_state
 from promptmill.errors import APIError, NotFoundError
 from promptmill.protocol import HISTORY_PATH
@@ -86,4 +87,6 @@ async def get_history_entry(
 
 
 def _call_view(call: dict[str, Any]) -> dict[str, Any]:
-    return {name: call.get(name) for name in _SHOWN_FIELDS}
+    """The shown fields, made encodable: rows stored before bodies were checked may
+    hold lone surrogates or non-finite numbers, and must not make every read a 500."""
+    return {name: wire_safe(call.get(name)) for name in _SHOWN_FIELDS}
