@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.conftest import RunningServer
 
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 30
 SEED = 20261126
 
 
