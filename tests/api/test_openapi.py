@@ -144,3 +144,21 @@ def test_the_schema_is_json_without_internal_addresses(
     text = json.dumps(schema)
     assert server.fake.base_url not in text
     assert "127.0.0.1" not in text
+
+
+def test_a_tool_answer_links_to_its_record_in_the_history(
+    server: RunningServer, schema: dict[str, Any]
+) -> None:
+    link = schema["paths"][GENERATE_PATH]["post"]["responses"]["200"]["links"]["RecordedCall"]
+    assert link["parameters"] == {"call_id": "$response.header.request-id"}
+    target = link["operationRef"].removeprefix("#/paths/").replace("~1", "/")
+    assert target == HISTORY_PATH + "/{call_id}/get"
+    answer = httpx.post(
+        server.base_url + GENERATE_PATH, headers=server.headers(), json={"task": "a chef"}
+    )
+    entry = httpx.get(
+        server.base_url + HISTORY_PATH + "/" + answer.headers["request-id"],
+        headers=server.headers(),
+    )
+    assert entry.status_code == 200
+    assert entry.json()["id"] == answer.headers["request-id"]

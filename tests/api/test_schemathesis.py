@@ -1,12 +1,13 @@
 """``/openapi.json`` tells the truth: schemathesis fuzzes a real server against it.
 
 Its command line runs every phase (the schema's examples, coverage of each keyword,
-random fuzzing, stateful sequences) with a bounded number of generated requests per
-operation, valid and invalid (``--mode all``), and every check (``--checks all``): no
-5xx, every status documented, bodies and headers conforming, invalid data rejected,
+random fuzzing, stateful sequences through the documented links, e.g. a tool call's
+``request-id`` read back from the history) with a bounded number of generated requests
+per operation, valid and invalid (``--mode all``), and every check (``--checks all``):
+no 5xx, every status documented, bodies and headers conforming, invalid data rejected,
 valid data accepted, a missing key refused. The server is the production app on
-loopback with the fake OpenAI backend. The command line, not schemathesis' pytest
-plugin, because the plugin does not run under pytest 9.
+loopback with the fake OpenAI backend; about 50 s on two cores. The command line, not
+schemathesis' pytest plugin, because the plugin does not run under pytest 9.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from tests.conftest import RunningServer
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 20
 SEED = 20261126
 
 
@@ -59,5 +60,5 @@ def test_every_answer_conforms_to_the_published_schema(
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
-    assert "No issues found" in run.stdout or "0 failures" in run.stdout or run.returncode == 0
+    assert "Stateful" in run.stdout  # the links were followed, not skipped
     assert time.monotonic() - started < 120

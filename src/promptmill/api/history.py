@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["history"])
 
+_ENTRY_OPERATION = "#/paths/" + (HISTORY_PATH + "/{call_id}").replace("/", "~1") + "/get"
+LINK_TO_RECORDED_CALL: dict[str, Any] = {
+    "RecordedCall": {
+        "operationRef": _ENTRY_OPERATION,
+        "parameters": {"call_id": "$response.header.request-id"},
+        "description": "A call's request-id is its id in the workspace's history.",
+    }
+}
+"""OpenAPI ``links`` of a tool answer: where its record can be read back."""
+
 _MAX_HISTORY = 200
 # What the history shows of a call: no key id, the rest as the store keeps it.
 _SHOWN_FIELDS = (
@@ -54,7 +64,19 @@ def _store_of(request: Request) -> Store:
     return store
 
 
-@router.get(HISTORY_PATH)
+@router.get(
+    HISTORY_PATH,
+    responses={
+        200: {
+            "links": {
+                "FirstCall": {
+                    "operationRef": _ENTRY_OPERATION,
+                    "parameters": {"call_id": "$response.body#/data/0/id"},
+                }
+            }
+        }
+    },
+)
 async def list_history(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=_MAX_HISTORY)] = 50,

@@ -34,6 +34,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
+from promptmill.api import history
 from promptmill.api.auth import (
     ApiKeyHeader,
     AuthorizationHeader,
@@ -177,7 +178,10 @@ async def _serve_tool_call(
 
 
 _TOOL_ROUTE: dict[str, Any] = {
-    "responses": {200: {"content": STREAM_CONTENT}, **ERROR_RESPONSES},
+    "responses": {
+        200: {"content": STREAM_CONTENT, "links": history.LINK_TO_RECORDED_CALL},
+        **ERROR_RESPONSES,
+    },
     "tags": ["prompt tools"],
 }
 
