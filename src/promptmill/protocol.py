@@ -24,3 +24,9 @@ PROMPTMILL_PREFIX: Final = "/v1/promptmill"
 """Where promptmill's extensions to the API live (history, and evaluation later)."""
 
 HISTORY_PATH: Final = f"{PROMPTMILL_PREFIX}/history"
+
+MAX_JSON_DEPTH: Final = 64
+"""How deeply a request body's arrays and objects may nest; a real request needs 4 levels."""
+
+MAX_INTEGER_DIGITS: Final = 1000
+"""The longest integer a request body may carry; longer ones cost quadratic time to parse."""

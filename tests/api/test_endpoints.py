@@ -249,7 +249,8 @@ def test_openapi_documents_the_three_endpoints(promptmill_server: RunningServer)
         assert body_ref == f"#/components/schemas/{model}"
         assert model in schema["components"]["schemas"]
         headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
-        assert {"x-api-key", "anthropic-version", "anthropic-beta"} <= headers
+        assert {"anthropic-version", "anthropic-beta"} <= headers
+        assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}]
         for status in ("400", "401", "429", "529"):
             error_ref = operation["responses"][status]["content"]["application/json"]["schema"]
             assert error_ref == {"$ref": "#/components/schemas/ErrorResponse"}

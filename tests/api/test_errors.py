@@ -1,11 +1,14 @@
 """Every bad input gets the API's error body, the right status and a request id.
 
 The matrix runs against one real server; after each case the server must still answer
-``GET /``, so no bad request can take it down.
+``GET /``, so no bad request can take it down. Its hostile part (lone surrogates,
+deep nesting, huge numbers, non-JSON constants, trailing slashes) holds what attackers
+and fuzzers send: each is a 4xx naming the field, never a 500 or an internal name.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, PROMPT_TOOLS_BETA, TEMPLATIZE_PATH
+from promptmill.protocol import (
+    GENERATE_PATH,
+    HISTORY_PATH,
+    IMPROVE_PATH,
+    MAX_JSON_DEPTH,
+    PROMPT_TOOLS_BETA,
+    TEMPLATIZE_PATH,
+)
 from tests.conftest import RunningServer, running_promptmill
 
 FORTY_MB = 40 * 1024 * 1024
@@ -71,6 +81,18 @@ def _chunked_big_json() -> Iterator[bytes]:
 def _user(content: Any) -> dict[str, Any]:
     return {"role": "user", "content": content}
 
+
+def _ascii_json(payload: Any) -> bytes:
+    """``payload`` as JSON with escapes, so a lone surrogate travels as ``\\ud800``."""
+    return json.dumps(payload).encode("ascii")
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"task": "a chef", "extra": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+LONE = "\ud800"
+SURROGATE_MESSAGE = r"contains a lone UTF-16 surrogate \(\\ud800 at character \d+\)"
 
 TASK = {"task": "a chef for a meal prep planning service"}
 TEMPLATIZE_BODY = {"messages": [{"role": "user", "content": "Translate hello to German"}]}
@@ -282,8 +304,120 @@ CASES: dict[str, BadCase] = {
     ),
 }
 
+HOSTILE_CASES: dict[str, BadCase] = {
+    "lone surrogate in task": BadCase(
+        400,
+        "invalid_request_error",
+        r"^task: the text " + SURROGATE_MESSAGE,
+        content=_ascii_json({"task": "a chef " + LONE}),
+    ),
+    "lone surrogate in an ignored field": BadCase(
+        400,
+        "invalid_request_error",
+        r"^metadata\.note: the text " + SURROGATE_MESSAGE,
+        content=_ascii_json({**TASK, "metadata": {"note": LONE}}),
+    ),
+    "lone surrogate in a key": BadCase(
+        400,
+        "invalid_request_error",
+        r"^metadata: a key " + SURROGATE_MESSAGE,
+        content=_ascii_json({**TASK, "metadata": {LONE: 1}}),
+    ),
+    "lone surrogate in system": BadCase(
+        400,
+        "invalid_request_error",
+        r"^system: the text " + SURROGATE_MESSAGE,
+        path=IMPROVE_PATH,
+        content=_ascii_json({"messages": [_user("hi")], "system": "be " + LONE}),
+    ),
+    "lone surrogate in feedback": BadCase(
+        400,
+        "invalid_request_error",
+        r"^feedback: the text " + SURROGATE_MESSAGE,
+        path=IMPROVE_PATH,
+        content=_ascii_json({"messages": [_user("hi")], "feedback": LONE}),
+    ),
+    "lone surrogate in message text": BadCase(
+        400,
+        "invalid_request_error",
+        r"^messages\.0\.content\.0\.text: the text " + SURROGATE_MESSAGE,
+        path=TEMPLATIZE_PATH,
+        content=_ascii_json({"messages": [_user([{"type": "text", "text": "x" + LONE}])]}),
+    ),
+    "low surrogate alone in string content": BadCase(
+        400,
+        "invalid_request_error",
+        r"^messages\.0\.content: the text contains a lone UTF-16 surrogate \(\\udc00",
+        path=TEMPLATIZE_PATH,
+        content=_ascii_json({"messages": [_user("\udc00 hello")]}),
+    ),
+    "JSON nested 1,000 deep": BadCase(
+        400,
+        "invalid_request_error",
+        rf"more than {MAX_JSON_DEPTH} levels deep",
+        content=_nested(1000),
+    ),
+    "JSON nested 100,000 deep": BadCase(
+        400,
+        "invalid_request_error",
+        rf"more than {MAX_JSON_DEPTH} levels deep",
+        content=_nested(100_000),
+    ),
+    "JSON nested just past the limit": BadCase(
+        400,
+        "invalid_request_error",
+        rf"more than {MAX_JSON_DEPTH} levels deep",
+        content=_nested(MAX_JSON_DEPTH),
+    ),
+    "integer of 5,000 digits": BadCase(
+        400,
+        "invalid_request_error",
+        r"an integer of 5000 digits; numbers may have at most",
+        content=b'{"task": "a chef", "n": ' + b"9" * 5000 + b"}",
+    ),
+    "NaN": BadCase(
+        400,
+        "invalid_request_error",
+        r"^request body is not valid JSON: NaN is not a JSON value",
+        content=b'{"task": "a chef", "n": NaN}',
+    ),
+    "-Infinity": BadCase(
+        400,
+        "invalid_request_error",
+        r"-Infinity is not a JSON value",
+        content=b'{"task": "a chef", "n": -Infinity}',
+    ),
+    "number beyond a double": BadCase(
+        400,
+        "invalid_request_error",
+        r"^n: number is too large for a 64-bit float",
+        content=b'{"task": "a chef", "n": 1e400}',
+    ),
+    "invalid UTF-8": BadCase(
+        400,
+        "invalid_request_error",
+        r"^request body is not valid JSON",
+        content=b'{"task": "a chef \xff"}',
+    ),
+    "trailing slash on a tool path": BadCase(
+        404,
+        "not_found_error",
+        re.escape(f"paths take no trailing slash: {GENERATE_PATH}") + "$",
+        path=GENERATE_PATH + "/",
+        json=TASK,
+    ),
+    "trailing slash on the history path": BadCase(
+        404,
+        "not_found_error",
+        re.escape(f"paths take no trailing slash: {HISTORY_PATH}") + "$",
+        path=HISTORY_PATH + "/",
+        method="GET",
+    ),
+}
+ALL_CASES = {**CASES, **HOSTILE_CASES}
 
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+
+@pytest.mark.parametrize("case", ALL_CASES.values(), ids=ALL_CASES.keys())
 def test_bad_request_gets_a_precise_error(server: RunningServer, case: BadCase) -> None:
     content = case.content() if callable(case.content) else case.content
     with httpx.Client(base_url=server.base_url, timeout=60) as client:
@@ -297,6 +431,8 @@ def test_bad_request_gets_a_precise_error(server: RunningServer, case: BadCase) 
         assert set(body["error"]) == {"type", "message"}
         assert body["error"]["type"] == case.error_type
         assert re.search(case.message, body["error"]["message"]), body["error"]["message"]
+        assert not re.search(r"[A-Z]\w*(Error|Exception)\b", body["error"]["message"])
+        assert "location" not in response.headers
         if case.status == 405:
             assert response.headers["allow"] == "POST"
     assert httpx.get(server.base_url + "/").status_code == 200

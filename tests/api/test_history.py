@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import httpx
 
 from promptmill.protocol import HISTORY_PATH, TEMPLATIZE_PATH
+from promptmill.store import CallRecord
 from tests.conftest import RunningServer
 
 
@@ -78,3 +82,45 @@ def test_history_api_rejects_an_out_of_range_limit(promptmill_server: RunningSer
     )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_body_with_a_lone_surrogate_is_refused_and_history_stays_readable(
+    promptmill_server: RunningServer,
+) -> None:
+    # Once, such a call succeeded, its body was stored, and every later read was a 500.
+    body = {"messages": [{"role": "user", "content": "hi"}], "note": "\ud800"}
+    response = httpx.post(
+        promptmill_server.base_url + TEMPLATIZE_PATH,
+        headers=promptmill_server.headers(),
+        content=json.dumps(body).encode("ascii"),
+    )
+    assert response.status_code == 400, response.text
+    history = httpx.get(
+        promptmill_server.base_url + HISTORY_PATH, headers={"x-api-key": promptmill_server.api_key}
+    )
+    assert history.status_code == 200, history.text
+    (call,) = history.json()["data"]
+    assert call["status"] == 400
+    assert call["request"] == {}
+
+
+def test_history_reads_rows_stored_with_lone_surrogates_and_infinities(
+    promptmill_server: RunningServer,
+) -> None:
+    # Rows an older server stored: they are shown repaired, never as a 500.
+    promptmill_server.store.record_call(
+        CallRecord(
+            id="req_old",
+            key_id=promptmill_server.key_id,
+            workspace="default",
+            endpoint="generate_prompt",
+            request={"task": "a chef \ud800", "n": math.inf, "k\ud801": [1.5]},
+        )
+    )
+    headers = {"x-api-key": promptmill_server.api_key}
+    listed = httpx.get(promptmill_server.base_url + HISTORY_PATH, headers=headers)
+    one = httpx.get(promptmill_server.base_url + HISTORY_PATH + "/req_old", headers=headers)
+    for response in (listed, one):
+        assert response.status_code == 200, response.text
+    assert one.json()["request"] == {"task": "a chef \ufffd", "n": None, "k\ufffd": [1.5]}
+    assert listed.json()["data"] == [one.json()]

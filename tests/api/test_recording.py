@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import sqlite3
+import time
 
 import httpx
+import pytest
 
 from promptmill.protocol import GENERATE_PATH, TEMPLATIZE_PATH
+from promptmill.store import StoredCall
 from tests.conftest import RunningServer
 
 BODY = {"task": "a chef for a meal prep planning service", "target_model": "claude-x"}
@@ -92,3 +97,42 @@ def test_a_broken_store_does_not_turn_a_success_into_an_error(
         json=TEMPLATIZE_BODY,
     )
     assert response.status_code == 200, response.text
+
+
+def _abort_upload(server: RunningServer, path: str) -> None:
+    """Send headers promising 10,000 bytes of body, 9 of them, then hang up."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    headers = "".join(f"{name}: {value}\r\n" for name, value in server.headers().items())
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+            f"content-length: 10000\r\n{headers}\r\n".encode()
+            + b'{"task": '
+        )
+        time.sleep(0.2)  # let the server start reading the body
+
+
+def _wait_for_calls(server: RunningServer, count: int) -> list[StoredCall]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        calls = server.store.recent_calls("default")
+        if len(calls) >= count:
+            return calls
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} recorded calls, found {len(calls)}")
+
+
+def test_an_aborted_upload_is_recorded_as_client_closed_not_as_a_server_error(
+    promptmill_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="promptmill.api"):
+        _abort_upload(promptmill_server, GENERATE_PATH)
+        (call,) = _wait_for_calls(promptmill_server, 1)
+    assert (call.status, call.error_type) == (499, None)
+    assert call.endpoint == "generate_prompt"
+    logged = [record for record in caplog.records if record.name == "promptmill.api"]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert logged[0].levelno == logging.INFO
+    assert logged[0].exc_info is None
+    assert call.id is not None and call.id in logged[0].getMessage()
+    assert "went away" in logged[0].getMessage()

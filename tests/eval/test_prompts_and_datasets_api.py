@@ -169,7 +169,8 @@ def test_case_generation_from_a_saved_prompt_by_name(promptmill_server: RunningS
         unknown = http.post(f"{API}/cases/generate", json={"prompt": {"name": "nope"}, "count": 2})
     assert response.status_code == 200
     assert len(response.json()["cases"]) == 2
-    assert unknown.status_code == 400
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["type"] == "not_found_error"
     assert unknown.json()["error"]["message"].startswith("prompt.name: no prompt 'nope'")
 
 

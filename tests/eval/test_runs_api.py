@@ -227,17 +227,18 @@ def test_a_case_missing_a_variable_is_a_400_naming_the_case_and_variable(
     assert message.startswith("cases.1.vars: missing variable FOOD (case 2 ")
 
 
-def test_an_unknown_saved_prompt_or_dataset_is_a_400_naming_the_field(
+def test_an_unknown_saved_prompt_or_dataset_is_a_404_naming_the_field(
     promptmill_server: RunningServer,
 ) -> None:
     with client(promptmill_server) as http:
-        prompt = _error(
-            http.post(f"{API}/runs", json=_run_body(variants=[{"prompt": {"name": "nope"}}]))
-        )
-        dataset = _error(http.post(f"{API}/runs", json=_run_body(cases=None, dataset="nope")))
+        prompt = http.post(f"{API}/runs", json=_run_body(variants=[{"prompt": {"name": "nope"}}]))
+        dataset = http.post(f"{API}/runs", json=_run_body(cases=None, dataset="nope"))
         both = _error(http.post(f"{API}/runs", json=_run_body(dataset="nope")))
-    assert prompt.startswith("variants.0.prompt.name: no prompt 'nope'")
-    assert dataset.startswith("dataset: no dataset 'nope'")
+    for response in (prompt, dataset):
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["type"] == "not_found_error"
+    assert prompt.json()["error"]["message"].startswith("variants.0.prompt.name: no prompt 'nope'")
+    assert dataset.json()["error"]["message"].startswith("dataset: no dataset 'nope'")
     assert both.startswith("cases: send either")
 
 

@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 _FALLBACK_WORDS = ["prompt", "task", "example", "detail", "answer", "context"]
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9']*")
+_WORD = re.compile(r"[^\W\d_][\w']*")
 
 
 def words_of(text: str) -> list[str]:

@@ -7,14 +7,17 @@ at shutdown; one passed in belongs to the caller. The lifespan also starts the
 evaluation queue (``promptmill.jobs``): its worker threads, and the re-enqueueing of
 runs left unfinished by a previous process; they stop before the store closes.
 
-Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
+Layers, outermost first: ``SecurityHeadersMiddleware`` (nosniff, referrer policy, a
+deny-all CSP for everything but pages), ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
 ``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
 Prompt Tools endpoints), ``history``, ``evaluation`` (prompt versions, datasets and
-evaluation runs) and, when installed, ``web`` (the playground page). A wrong method on a
-known path is answered 405 with an ``invalid_request_error`` body and an ``allow``
-header: the Anthropic API has no 405 error type, and ``invalid_request_error`` is the
-type its clients already handle for a request the server will not serve as sent.
+evaluation runs), ``docs`` (Swagger UI, served locally) and, when installed, ``web`` (the
+playground page). A path with a trailing slash is a 404 naming the path without it, never
+a redirect. A wrong method on a known path is answered 405 with an
+``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no 405 error
+type, and ``invalid_request_error`` is the type its clients already handle for a request
+the server will not serve as sent.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from promptmill import __version__
-from promptmill.api import evaluation, history, service, tools
+from promptmill.api import docs, evaluation, history, service, tools
 from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.evaluation_schemas import REQUEST_MODELS as EVALUATION_REQUEST_MODELS
-from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from promptmill.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
 from promptmill.api.state import AppState
@@ -103,17 +110,26 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's pages load scripts from a CDN; ``docs`` serves Swagger UI locally.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        # No 307 to the slash-less path (its location would be built from the Host
+        # header): a path with a trailing slash is simply not one of ours, a 404.
+        redirect_slashes=False,
     )
     app.state.promptmill = state
     app.state.settings = settings
     app.state.eval_jobs = None
     install_error_handlers(app)
-    for routes in (service, tools, history, evaluation):
+    for routes in (service, tools, history, evaluation, docs):
         app.include_router(routes.router)
     _include_playground(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
-    app.openapi = lambda: openapi_schema(app, (*tools.REQUEST_MODELS, *EVALUATION_REQUEST_MODELS))  # type: ignore[method-assign]
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: the outermost layer
+    request_models = (*tools.REQUEST_MODELS, *EVALUATION_REQUEST_MODELS)
+    app.openapi = lambda: openapi_schema(app, request_models)  # type: ignore[method-assign]
     return app
 
 

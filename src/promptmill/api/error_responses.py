@@ -2,7 +2,8 @@
 
 One place maps each layer's exceptions: promptmill's own ``PromptmillError`` types
 (auth, validation, rate limit, engine and backend faults) keep their type and status;
-Starlette's routing errors become ``not_found_error`` (404) and, for a wrong method,
+Starlette's routing errors become ``not_found_error`` (404; a trailing slash is named
+as the reason) and, for a wrong method,
 ``invalid_request_error`` with status 405 and an ``allow`` header; pydantic validation
 errors become one ``invalid_request_error`` whose message starts with the field path
 (``messages.0.content.1.type: ...``). Unexpected exceptions are handled by
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from promptmill.errors import (
     ERROR_CLASSES,
@@ -126,12 +128,16 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        error: PromptmillError = NotFoundError(
-            f"{request.method} {request.url.path} not found; the endpoints are under "
-            "/v1/experimental/"
+        path = request.url.path
+        hint = (
+            f"paths take no trailing slash: {path.rstrip('/')}"
+            if len(path) > 1 and path.endswith("/")
+            else "the endpoints are under /v1/experimental/"
         )
+        error: PromptmillError = NotFoundError(f"{request.method} {path} not found; {hint}")
     elif exc.status_code == 405:
-        allowed = headers.get("Allow") or headers.get("allow") or "POST"
+        allowed = _allowed_methods(request) or headers.get("allow") or "POST"
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"allow": allowed}
         error = InvalidRequestError(
             f"method {request.method} is not allowed for {request.url.path}; use {allowed}"
         )
@@ -143,6 +149,27 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         error = (cls or ERROR_CLASSES["api_error"])(detail)
     return error_response(error, status=exc.status_code, headers=headers)
+
+
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path, for the 405's ``allow`` header.
+
+    Starlette answers 405 from the first route whose path matches, so a path served by
+    several routes (``GET`` and ``POST /v1/promptmill/prompts``) would list only one.
+    Each method is tried against the router's public ``matches``, which also sees into
+    included routers.
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -48,10 +48,10 @@ from promptmill.api.evaluation_schemas import (
     SaveDatasetRequest,
     SavePromptRequest,
 )
+from promptmill.api.json_body import parse_json_object
 from promptmill.api.schemas import MessageParam
 from promptmill.api.state import app_state
 from promptmill.api.streaming import sse_event
-from promptmill.api.tools import parse_json_object
 from promptmill.config import Settings
 from promptmill.engine.cases import TestCase, check_cases_fill, generate_cases, read_cases
 from promptmill.engine.cases import write_cases as write_case_text
@@ -186,7 +186,7 @@ def _case_variables(cases: Sequence[TestCase]) -> list[str]:
 def _resolve_prompt(
     store: Store, workspace: str, selector: PromptSelector, field: str
 ) -> tuple[PromptTemplate, PromptRef | None]:
-    """An inline prompt, or a saved version by name; a 400 naming ``field`` otherwise."""
+    """An inline prompt, or a saved version by name (a 404 naming ``field`` if missing)."""
     if (selector.name is None) == (selector.messages is None):
         raise InvalidRequestError(
             f"{field}: give either 'name' (a saved prompt, optionally with 'version') or "
@@ -200,7 +200,8 @@ def _resolve_prompt(
     try:
         version = store.prompt_version(workspace, selector.name, selector.version)
     except NotFoundError as exc:
-        raise InvalidRequestError(f"{field}.name: {exc.message}") from None
+        # A 404 like the prompt's own URL answers, naming the field that points at it.
+        raise NotFoundError(f"{field}.name: {exc.message}") from None
     return _stored_template(version), PromptRef(name=version.name, version=version.number)
 
 
@@ -467,7 +468,7 @@ def _build_run(
         try:
             record = store.dataset(workspace, body.dataset)
         except NotFoundError as exc:
-            raise InvalidRequestError(f"dataset: {exc.message}") from None
+            raise NotFoundError(f"dataset: {exc.message}") from None
         cases = [TestCase.model_validate(case) for case in record.cases]
     if len(cases) > max_cases:
         raise InvalidRequestError(

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic.json_schema import SkipJsonSchema
 
-from promptmill.api.schemas import MessageParam
+from promptmill.api.schemas import MESSAGE_ORDER_SCHEMA, MessageParam
 from promptmill.engine.cases import MAX_GENERATED_CASES, TestCase
 from promptmill.engine.evaluation import PairedTest, VariantSummary
 from promptmill.engine.graders import GRADERS, Grade
@@ -48,6 +49,7 @@ class SavePromptRequest(BaseModel):
         min_length=1,
         description="User messages, then optionally one assistant prefill (as the prompt "
         "tools return them). `{{VARIABLES}}` are detected in them and in `system`.",
+        json_schema_extra=MESSAGE_ORDER_SCHEMA,
     )
     system: StrictStr = ""
 
@@ -91,9 +93,20 @@ class PromptDiff(BaseModel):
 class PromptSelector(BaseModel):
     """A prompt: a saved one by ``name`` (and ``version``, default the latest), or inline."""
 
-    name: StrictStr | None = Field(default=None, description="A saved prompt's name.")
-    version: int | None = Field(default=None, ge=1, description="Default: the latest.")
-    messages: list[MessageParam] | None = Field(default=None, description="An inline prompt.")
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["name"]}, {"required": ["messages"]}]}
+    )
+
+    name: StrictStr | SkipJsonSchema[None] = Field(
+        default=None, description="A saved prompt's name."
+    )
+    version: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = Field(
+        default=None, description="Default: the latest."
+    )
+    messages: (
+        Annotated[list[MessageParam], Field(min_length=1, json_schema_extra=MESSAGE_ORDER_SCHEMA)]
+        | SkipJsonSchema[None]
+    ) = Field(default=None, description="An inline prompt.")
     system: StrictStr = ""
 
 
@@ -107,9 +120,13 @@ class SaveDatasetRequest(BaseModel):
     JSONL: `{"vars": {...}, "expected": ..., "notes": ...}` or flat objects per line.
     """
 
-    cases: list[TestCase] | None = None
-    format: Literal["csv", "jsonl"] | None = None
-    content: StrictStr | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["cases"]}, {"required": ["format", "content"]}]}
+    )
+
+    cases: list[TestCase] | SkipJsonSchema[None] = None
+    format: Literal["csv", "jsonl"] | SkipJsonSchema[None] = None
+    content: StrictStr | SkipJsonSchema[None] = None
 
 
 class Dataset(BaseModel):
@@ -163,11 +180,19 @@ class RunVariantRequest(BaseModel):
 
 
 class CreateRunRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["cases"]}, {"required": ["dataset"]}]}
+    )
+
     variants: list[RunVariantRequest] = Field(
         min_length=1, max_length=10, description="Variant 0 is the baseline of the comparison."
     )
-    cases: list[TestCase] | None = Field(default=None, description="Inline cases, or `dataset`.")
-    dataset: StrictStr | None = Field(default=None, description="A saved dataset's name.")
+    cases: list[TestCase] | SkipJsonSchema[None] = Field(
+        default=None, description="Inline cases, or `dataset`."
+    )
+    dataset: StrictStr | SkipJsonSchema[None] = Field(
+        default=None, description="A saved dataset's name."
+    )
     graders: list[dict[str, Any]] = Field(
         default_factory=list,
         description=f"Grader specs, each with a `type`: one of {_GRADER_KINDS}. "

@@ -17,6 +17,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 
 from promptmill.api.auth import ApiKeyHeader, AuthorizationHeader, authenticate_key
+from promptmill.api.json_body import wire_safe
 from promptmill.api.state import app_state
 from promptmill.errors import APIError, NotFoundError
 from promptmill.protocol import HISTORY_PATH
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
     from promptmill.store import Store
 
 router = APIRouter(tags=["history"])
+
+_ENTRY_OPERATION = "#/paths/" + (HISTORY_PATH + "/{call_id}").replace("/", "~1") + "/get"
+LINK_TO_RECORDED_CALL: dict[str, Any] = {
+    "RecordedCall": {
+        "operationRef": _ENTRY_OPERATION,
+        "parameters": {"call_id": "$response.header.request-id"},
+        "description": "A call's request-id is its id in the workspace's history.",
+    }
+}
+"""OpenAPI ``links`` of a tool answer: where its record can be read back."""
 
 _MAX_HISTORY = 200
 # What the history shows of a call: no key id, the rest as the store keeps it.
@@ -53,7 +64,19 @@ def _store_of(request: Request) -> Store:
     return store
 
 
-@router.get(HISTORY_PATH)
+@router.get(
+    HISTORY_PATH,
+    responses={
+        200: {
+            "links": {
+                "FirstCall": {
+                    "operationRef": _ENTRY_OPERATION,
+                    "parameters": {"call_id": "$response.body#/data/0/id"},
+                }
+            }
+        }
+    },
+)
 async def list_history(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=_MAX_HISTORY)] = 50,
@@ -86,4 +109,6 @@ async def get_history_entry(
 
 
 def _call_view(call: dict[str, Any]) -> dict[str, Any]:
-    return {name: call.get(name) for name in _SHOWN_FIELDS}
+    """The shown fields, made encodable: rows stored before bodies were checked may
+    hold lone surrogates or non-finite numbers, and must not make every read a 500."""
+    return {name: wire_safe(call.get(name)) for name in _SHOWN_FIELDS}

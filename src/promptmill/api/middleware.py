@@ -1,9 +1,15 @@
-"""Pure ASGI middleware that must see every request: request ids, the error boundary, body size.
+"""Pure ASGI middleware that must see every request: security headers, request ids, the
+error boundary, body size.
 
 They are plain ASGI callables rather than ``BaseHTTPMiddleware`` so that nothing buffers
 a body and streaming (SSE) responses pass through untouched.
 
-- ``RequestIdMiddleware`` is the outermost layer. It gives every response, errors and
+- ``SecurityHeadersMiddleware`` is the outermost layer: every response, the last-resort
+  500 included, carries ``x-content-type-options: nosniff`` and ``referrer-policy:
+  no-referrer``, and a ``content-security-policy`` that allows nothing unless the route
+  set its own (the playground and ``/docs`` pages do). JSON and SSE answers are never
+  meant to be rendered, so a browser tricked into loading one runs nothing.
+- ``RequestIdMiddleware`` is next. It gives every response, errors and
   404s included, a ``request-id`` header (``req_`` + 24 hex characters), and turns any
   exception nobody handled into a 500 ``api_error`` whose message carries no traceback;
   the traceback is logged server-side with the request id.
@@ -73,6 +79,35 @@ class RequestIdMiddleware:
                 APIError(f"internal server error; quote request-id {request_id} when reporting")
             )
             await response(scope, receive, send_with_id)
+
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+DEFAULT_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+"""The policy of every response that is not a page: load nothing, run nothing, embed nowhere."""
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if "content-security-policy" not in headers:
+                    headers["content-security-policy"] = DEFAULT_CSP
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class _BodyTooLarge(RequestTooLargeError):

@@ -114,6 +114,29 @@ class _StreamOption(BaseModel):
     )
 
 
+MESSAGE_ORDER_SCHEMA: dict[str, Any] = {
+    "prefixItems": [
+        {
+            "$ref": f"#/components/schemas/{MessageParam.__name__}",
+            "properties": {"role": {"const": "user"}},
+        }
+    ],
+    "contains": {"properties": {"role": {"const": "assistant"}}},
+    "minContains": 0,
+    "maxContains": 1,
+    "x-message-order": "user messages, then at most one assistant message, which must be "
+    "the last (a prefill)",
+}
+"""The message-order rule as far as JSON Schema can say it: the first message is the
+user's and there is at most one assistant message. That the assistant message comes
+last cannot be said (JSON Schema has no "last item"); ``x-message-order`` and the
+description state it, and a request breaking it gets a 400 naming ``messages.N.role``."""
+
+_MESSAGE_ORDER = (
+    " Order: user messages, then at most one assistant message, which must be the last."
+)
+
+
 class _Messages(BaseModel):
     """Requests that carry a prompt as messages: the order rule applies to them."""
 
@@ -128,8 +151,10 @@ class _Messages(BaseModel):
 class GeneratePromptRequest(_StreamOption):
     task: StrictStr = Field(
         min_length=1,
-        description="What the prompt should do or which role it sets up.",
+        description="What the prompt should do or which role it sets up; not blank.",
         examples=["a chef for a meal prep planning service"],
+        # Documents ``_task_has_text``: some character that is not white space.
+        json_schema_extra={"pattern": r"\S"},
     )
     target_model: TargetModel | None = None
 
@@ -145,7 +170,8 @@ class ImprovePromptRequest(_Messages, _StreamOption):
     messages: list[MessageParam] = Field(
         min_length=1,
         description="The prompt to improve: user messages, optionally followed by one "
-        "assistant prefill. Examples may be included inline.",
+        "assistant prefill. Examples may be included inline." + _MESSAGE_ORDER,
+        json_schema_extra=MESSAGE_ORDER_SCHEMA,
     )
     system: StrictStr = Field(default="", description="The existing system prompt.")
     feedback: StrictStr | None = Field(
@@ -160,7 +186,8 @@ class TemplatizePromptRequest(_Messages, _StreamOption):
     messages: list[MessageParam] = Field(
         min_length=1,
         description="The prompt to templatize: user messages, optionally followed by one "
-        "assistant prefill.",
+        "assistant prefill." + _MESSAGE_ORDER,
+        json_schema_extra=MESSAGE_ORDER_SCHEMA,
     )
     system: StrictStr = Field(default="", description="The existing system prompt.")
 

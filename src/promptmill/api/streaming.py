@@ -40,13 +40,14 @@ AcceptHeader = Annotated[
 STREAM_CONTENT = {
     "text/event-stream": {
         "schema": {
-            "type": "string",
-            "description": "`progress` events, then one `result` (the JSON body above) or "
-            "`error` event.",
+            "description": "One Server-Sent Event: `progress` events, then one `result` "
+            "event (its data is the JSON answer) or one `error` event (its data is the "
+            "error body). Each `data` is one compact JSON document on one line.",
         }
     }
 }
-"""The OpenAPI ``content`` entry documenting a streamed 200 answer."""
+"""The OpenAPI ``content`` entry of a streamed 200 answer; ``openapi`` adds each event's
+data schema from the route's JSON answer."""
 
 
 def wants_event_stream(accept: str | None) -> bool:

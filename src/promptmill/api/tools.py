@@ -7,7 +7,8 @@ about the most fundamental problem first:
    (``recording``).
 2. ``anthropic-version``, then ``anthropic-beta`` (``auth``, 400).
 3. The per-key rate limit (429 ``rate_limit_error`` with ``retry-after``).
-4. The body: JSON object, then the request model (``schemas``), whose last check is the
+4. The body: JSON object (``json_body``: valid Unicode, finite numbers, bounded
+   depth), then the request model (``schemas``), whose last check is the
    message-order rule; any problem is a 400 whose message starts with the field path.
 5. The engine, in a worker thread. Its errors keep their type and status (529 for an
    overloaded backend). The answer is the engine's result, serialized by the route's
@@ -15,12 +16,13 @@ about the most fundamental problem first:
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-3
 come before it, and so the raw request can be recorded. The request models still
-document ``/openapi.json`` through ``openapi_extra``.
+document ``/openapi.json`` through ``openapi_extra``. A client that goes away while
+sending the body is logged in one line and recorded with ``CLIENT_CLOSED_REQUEST``.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +32,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
+from promptmill.api import history
 from promptmill.api.auth import (
     ApiKeyHeader,
     AuthorizationHeader,
@@ -41,6 +45,7 @@ from promptmill.api.auth import (
     check_prompt_tools_beta,
 )
 from promptmill.api.error_responses import invalid_request_from
+from promptmill.api.json_body import parse_json_object
 from promptmill.api.middleware import request_id_of
 from promptmill.api.openapi import ERROR_RESPONSES, request_body
 from promptmill.api.recording import CallRecorder
@@ -56,12 +61,22 @@ from promptmill.api.streaming import (
     event_stream,
     wants_event_stream,
 )
-from promptmill.errors import APIError, InvalidRequestError, PromptmillError
+from promptmill.errors import APIError, PromptmillError
 from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
 from promptmill.types import ProgressCallback, PromptResult, TemplatizeResult
 
 if TYPE_CHECKING:
     from promptmill.engine import PromptEngine
+
+
+logger = logging.getLogger("promptmill.api")
+
+CLIENT_CLOSED_REQUEST = 499
+"""The status recorded for a call whose client went away before its body arrived.
+
+nginx's "client closed request": the call counts as a failed call in the history and
+usage, not as a server error, since the server did nothing wrong, and no tokens were used.
+"""
 
 
 @dataclass(frozen=True)
@@ -114,19 +129,6 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
 )
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        raise InvalidRequestError("request body is empty; send a JSON object")
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        kind = "an array" if isinstance(payload, list) else type(payload).__name__
-        raise InvalidRequestError(f"request body must be a JSON object, got {kind}")
-    return payload
-
-
 async def _serve_tool_call(
     request: Request,
     tool: _Tool,
@@ -155,6 +157,16 @@ async def _serve_tool_call(
         if stream is True or (stream is None and wants_event_stream(accept)):
             return event_stream(state, partial(tool.run, engine, params), recorder)
         result = await anyio.to_thread.run_sync(partial(tool.run, engine, params, None))
+    except ClientDisconnect:
+        # Nobody is left to answer, and nothing failed on this side: one line, no
+        # traceback, and a record that does not count as a server error.
+        logger.info(
+            "client went away while sending its %s request (request-id %s)",
+            tool.endpoint,
+            recorder.request_id,
+        )
+        await recorder.record(status=CLIENT_CLOSED_REQUEST)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     except PromptmillError as exc:
         await recorder.record(status=exc.status, error_type=exc.error_type)
         raise
@@ -166,7 +178,10 @@ async def _serve_tool_call(
 
 
 _TOOL_ROUTE: dict[str, Any] = {
-    "responses": {200: {"content": STREAM_CONTENT}, **ERROR_RESPONSES},
+    "responses": {
+        200: {"content": STREAM_CONTENT, "links": history.LINK_TO_RECORDED_CALL},
+        **ERROR_RESPONSES,
+    },
     "tags": ["prompt tools"],
 }
 

@@ -256,6 +256,10 @@ class PromptEngine:
                 problems = [str(exc)]
             else:
                 problems = _plan_problems(plan, task, language)
+                if attempt == PLAN_ATTEMPTS:
+                    # The topic check compares words: worth two more model calls, but a
+                    # task in an odd script or of stray characters must not become a 500.
+                    problems = [p for p in problems if p != _OFF_TOPIC]
                 soft = _weak_spots(plan, language) if attempt < PLAN_ATTEMPTS else []
                 if not problems and not soft:
                     return plan
@@ -313,6 +317,9 @@ def _messages(rendered: RenderedPrompt) -> list[PromptMessage]:
     return messages
 
 
+_OFF_TOPIC = "the plan is not about the task: mention what the task is about"
+
+
 def _plan_problems(plan: PromptPlan, task: str, language: Language) -> list[str]:
     """Content checks the schema cannot express: on topic, no injected instructions.
 
@@ -328,7 +335,7 @@ def _plan_problems(plan: PromptPlan, task: str, language: Language) -> list[str]
         and detect_language(plan_text) == language
         and not task_words & content_words(plan_text)
     ):
-        problems.append("the plan is not about the task: mention what the task is about")
+        problems.append(_OFF_TOPIC)
     if mentions_injection(plan_text):
         problems.append(
             "the plan repeats an instruction to ignore instructions; describe the legitimate "
