@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from promptmill.protocol import HISTORY_PATH, TEMPLATIZE_PATH
@@ -23,8 +25,9 @@ def test_history_api_needs_a_key(promptmill_server: RunningServer) -> None:
 
 
 def test_history_api_returns_the_workspace_calls_newest_first(
-    promptmill_server: RunningServer,
+    promptmill_server_factory: Callable[..., RunningServer],
 ) -> None:
+    promptmill_server = promptmill_server_factory(store_bodies=True)
     for word in ("first", "second"):
         _templatize(promptmill_server, f"Say {word}")
     headers = {"x-api-key": promptmill_server.api_key}

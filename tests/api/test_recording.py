@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 import httpx
+import pytest
 
 from promptmill.protocol import GENERATE_PATH, TEMPLATIZE_PATH
 from tests.conftest import RunningServer
@@ -16,6 +18,12 @@ TEMPLATIZE_BODY = {
     "messages": [{"role": "user", "content": "Translate hello to German"}],
     "system": "You are a translator",
 }
+
+
+@pytest.fixture
+def promptmill_server(promptmill_server_factory: Callable[..., RunningServer]) -> RunningServer:
+    """A server that keeps bodies in its records, so these tests can check them whole."""
+    return promptmill_server_factory(store_bodies=True)
 
 
 def test_a_successful_call_is_recorded_with_request_and_response(

@@ -39,6 +39,8 @@ class LivePromptmill(FakeServer):
         """The environment that makes an in-process promptmill use the same fake."""
         return {
             "PROMPTMILL_BACKEND": "openai",
+            # The playground's history reopens calls from their stored bodies.
+            "PROMPTMILL_STORE_BODIES": "true",
             "PROMPTMILL_OPENAI_BASE_URL": self.fake.base_url,
             "PROMPTMILL_OPENAI_API_KEY": "test",
             "PROMPTMILL_HOME": str(self.state_dir),

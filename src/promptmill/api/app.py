@@ -29,6 +29,7 @@ from fastapi import FastAPI
 
 from promptmill import __version__
 from promptmill.api import history, service, tools
+from promptmill.api.capacity import Capacity
 from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
@@ -61,6 +62,8 @@ def create_app(
     settings = settings or Settings()
     state = AppState(
         rate_limiter=SlidingWindowRateLimiter(settings.rate_limit_per_minute),
+        capacity=Capacity.from_settings(settings),
+        store_bodies_up_to=settings.stored_body_max_bytes if settings.store_bodies else None,
         engine=engine,
         store=store,
     )

@@ -15,9 +15,9 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import Header
 from fastapi.responses import StreamingResponse
 
@@ -74,7 +74,11 @@ def event_stream(
     run: Callable[[ProgressCallback], PromptResult],
     recorder: CallRecorder,
 ) -> StreamingResponse:
-    """Run ``run(on_progress)`` in a worker thread and stream its progress and outcome."""
+    """Run ``run(on_progress)`` in the model pool and stream its progress and outcome.
+
+    The caller has admitted the call (``ModelCalls.admit``); its slot is released when
+    the job ends, whether or not the client is still there.
+    """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Progress | _Finished] = asyncio.Queue()
 
@@ -84,7 +88,13 @@ def event_stream(
 
     async def run_and_record() -> None:
         try:
-            result = await anyio.to_thread.run_sync(run, on_progress)
+            await run_to_the_end()
+        finally:
+            state.capacity.model_calls.release()
+
+    async def run_to_the_end() -> None:
+        try:
+            result = await state.capacity.model_calls.run(partial(run, on_progress))
             body = result.model_dump(mode="json")
         except PromptmillError as exc:
             await recorder.record(status=exc.status, error_type=exc.error_type)

@@ -9,8 +9,10 @@ about the most fundamental problem first:
 3. The per-key rate limit (429 ``rate_limit_error`` with ``retry-after``).
 4. The body: JSON object, then the request model (``schemas``), whose last check is the
    message-order rule; any problem is a 400 whose message starts with the field path.
-5. The engine, in a worker thread. Its errors keep their type and status (529 for an
-   overloaded backend). The answer is the engine's result, serialized by the route's
+5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
+   flight, 529 ``overloaded_error`` with ``retry-after`` at once.
+6. The engine, in the model pool's worker threads. Its errors keep their type and
+   status (529 for an overloaded or unreachable backend). The answer is the engine's result, serialized by the route's
    ``response_model``, or its Server-Sent Events (``streaming``).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-3
@@ -26,7 +28,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
@@ -143,7 +144,10 @@ async def _serve_tool_call(
         check_anthropic_version(version)
         check_prompt_tools_beta(betas or [])
         state.rate_limiter.check(key.id)
-        recorder.request_json = parse_json_object(await request.body())
+        raw = await request.body()
+        recorder.body_bytes = len(raw)
+        recorder.request_json = parse_json_object(raw)
+        del raw
         try:
             params = tool.request_model.model_validate(recorder.request_json)
         except ValidationError as exc:
@@ -151,10 +155,15 @@ async def _serve_tool_call(
         engine = state.engine
         if engine is None:
             raise APIError("the engine is not ready")
+        model_calls = state.capacity.model_calls
+        model_calls.admit()
         stream = getattr(params, "stream", None)
         if stream is True or (stream is None and wants_event_stream(accept)):
             return event_stream(state, partial(tool.run, engine, params), recorder)
-        result = await anyio.to_thread.run_sync(partial(tool.run, engine, params, None))
+        try:
+            result = await model_calls.run(partial(tool.run, engine, params, None))
+        finally:
+            model_calls.release()
     except PromptmillError as exc:
         await recorder.record(status=exc.status, error_type=exc.error_type)
         raise
