@@ -37,7 +37,7 @@ _MAX_SHOWN_INPUT = 60
 def error_response(
     error: PromptmillError, *, status: int | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """The JSON response for ``error``; a rate limit or overload carries an integer ``retry-after``."""
+    """The JSON response for ``error``; a rate limit or overload has an integer ``retry-after``."""
     all_headers = dict(headers or {})
     if isinstance(error, RateLimitError | OverloadedError) and error.retry_after is not None:
         all_headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from promptmill.api.capacity import run_store
 from promptmill.api.auth import ApiKeyHeader, AuthorizationHeader, authenticate_key
+from promptmill.api.capacity import run_store
 from promptmill.api.state import app_state
 from promptmill.errors import APIError, NotFoundError
 from promptmill.protocol import HISTORY_PATH

@@ -12,8 +12,9 @@ about the most fundamental problem first:
 5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
    flight, 529 ``overloaded_error`` with ``retry-after`` at once.
 6. The engine, in the model pool's worker threads. Its errors keep their type and
-   status (529 for an overloaded or unreachable backend). The answer is the engine's result, serialized by the route's
-   ``response_model``, or its Server-Sent Events (``streaming``).
+   status (529 for an overloaded or unreachable backend). The answer is the engine's
+   result, serialized by the route's ``response_model``, or its Server-Sent Events
+   (``streaming``).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-3
 come before it, and so the raw request can be recorded. The request models still
