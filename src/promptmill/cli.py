@@ -68,6 +68,7 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
     import uvicorn
 
     from promptmill.api.app import build_engine, create_app
+    from promptmill.api.request_limits import uvicorn_options
     from promptmill.config import Settings
     from promptmill.errors import PromptmillError
     from promptmill.store import Store
@@ -98,7 +99,9 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
         if not any(not key.revoked for key in store.list_keys()):
             click.echo("No API key yet: create one with `promptmill keys create`.")
         app = create_app(settings, engine=engine, store=store)
-        server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level=log_level, **uvicorn_options(settings))
+        )
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:

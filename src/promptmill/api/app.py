@@ -6,10 +6,11 @@ and the CLI may pass a ready engine or store instead. The store opened here is c
 at shutdown; one passed in belongs to the caller.
 
 Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
-``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
-``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
-Prompt Tools endpoints), ``history`` and, when installed, ``web`` (the playground
-page). A wrong method on a known path is answered 405 with
+``BodySizeLimitMiddleware`` (413), ``RequestBodyGuard`` (body read time, 408, and the
+server-wide budget of request bytes, 529; see ``request_limits``), then FastAPI with
+the error handlers of ``error_responses`` and the routers: ``service`` (``GET /``),
+``tools`` (the three Prompt Tools endpoints), ``history`` and, when installed, ``web``
+(the playground page). A wrong method on a known path is answered 405 with
 an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
 405 error type, and ``invalid_request_error`` is the type its clients already handle
 for a request the server will not serve as sent.
@@ -34,6 +35,7 @@ from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
+from promptmill.api.request_limits import RequestBodyGuard
 from promptmill.api.state import AppState
 from promptmill.config import Settings
 
@@ -96,6 +98,11 @@ def create_app(
     for routes in (service, tools, history):
         app.include_router(routes.router)
     _include_playground(app)
+    app.add_middleware(
+        RequestBodyGuard,
+        read_timeout=settings.body_read_timeout,
+        budget=state.capacity.bodies,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
     app.openapi = lambda: openapi_schema(app, tools.REQUEST_MODELS)  # type: ignore[method-assign]
