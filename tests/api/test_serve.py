@@ -1,4 +1,7 @@
-"""``promptmill serve`` as a real process: it starts, prints what it runs, serves and stops."""
+"""``promptmill serve`` as a real process: it starts, prints what it runs, serves and stops.
+
+Stopping (SIGINT or SIGTERM) loses no call: streams whose client has gone still record.
+"""
 
 from __future__ import annotations
 
@@ -113,3 +116,38 @@ def test_serve_gives_no_key_hint_once_a_key_exists(
         stdout, _ = _stop(process)
     assert "serving on" in stdout
     assert "keys create" not in stdout
+
+
+def test_sigterm_waits_for_a_stream_whose_client_has_gone_and_records_it(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as store:
+        _, secret = store.create_key()
+    fake_openai.enqueue_delay(2)  # the backend is still working when the signal comes
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _serve(tmp_path, fake_openai, port)
+    try:
+        _wait_until_up(process, url + "/")
+        with httpx.stream(
+            "POST",
+            url + TEMPLATIZE_PATH,
+            headers={"x-api-key": secret, "anthropic-beta": PROMPT_TOOLS_BETA},
+            json={"messages": [{"role": "user", "content": "Translate hello"}], "stream": True},
+            timeout=30,
+        ) as response:
+            assert response.status_code == 200
+        # The client has gone; now the server is told to stop.
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
+    with Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as store:
+        (call,) = store.recent_calls("default")
+    assert (call.endpoint, call.status) == ("templatize_prompt", 200)
+    assert call.output_tokens > 0

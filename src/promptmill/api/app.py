@@ -37,6 +37,7 @@ from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
 from promptmill.api.request_limits import RequestBodyGuard
 from promptmill.api.state import AppState
+from promptmill.api.streaming import finish_streams
 from promptmill.config import Settings
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ def create_app(
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
             yield
         finally:
+            # Streams whose clients have gone still run; record them before the store
+            # closes and the loop ends (SIGTERM included).
+            await finish_streams(state, settings.request_timeout)
             if owned_store is not None:
                 owned_store.close()
                 state.store = None
