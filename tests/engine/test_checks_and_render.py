@@ -4,6 +4,7 @@ prompt keeps the structural guarantees, for every model family."""
 from __future__ import annotations
 
 import string
+import tracemalloc
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from promptmill.engine.checks import (
     VARIABLE_NAME,
     check_prompt,
+    content_words,
     placeholders,
     to_variable_name,
     unbalanced_tags,
@@ -140,3 +142,15 @@ def test_the_validator_flags_wrapper_tags() -> None:
 def test_balanced_tag_mentions_in_prose_pass() -> None:
     assert unbalanced_tags("Think inside <thinking></thinking> tags.<a><b></b></a>") == []
     assert unbalanced_tags("<a><b></a>") == ["<b>"]
+
+
+def test_content_words_of_a_long_prompt_costs_little_more_than_the_prompt() -> None:
+    text = "Rewrite this paragraph more clearly for the customer. " * 20_000  # about 1 MB
+    tracemalloc.start()
+    try:
+        stems = content_words(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stems == {"rewri", "parag", "clear", "custo"}
+    assert peak < 3 * len(text)  # the lower-cased copy, not a list of every word

@@ -116,7 +116,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
 )
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
+def parse_json_object(raw: bytes | str) -> dict[str, Any]:
     if not raw.strip():
         raise InvalidRequestError("request body is empty; send a JSON object")
     try:
@@ -127,6 +127,23 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         kind = "an array" if isinstance(payload, list) else type(payload).__name__
         raise InvalidRequestError(f"request body must be a JSON object, got {kind}")
     return payload
+
+
+async def _read_body(request: Request) -> tuple[str | bytes, int]:
+    """The body decoded once, and its size: at most two copies alive, none kept by Starlette.
+
+    ``request.body()`` would hold the chunks and their join, and keep the bytes for the
+    request's life; JSON parsing then adds the decoded text and the parsed strings.
+    Bytes that are not UTF-8 are handed on as bytes, for the parser's error message.
+    """
+    buffer = bytearray()
+    async for chunk in request.stream():
+        buffer += chunk
+    size = len(buffer)
+    try:
+        return buffer.decode("utf-8"), size
+    except UnicodeDecodeError:
+        return bytes(buffer), size
 
 
 async def _serve_tool_call(
@@ -145,10 +162,9 @@ async def _serve_tool_call(
         check_anthropic_version(version)
         check_prompt_tools_beta(betas or [])
         state.rate_limiter.check(key.id)
-        raw = await request.body()
-        recorder.body_bytes = len(raw)
-        recorder.request_json = parse_json_object(raw)
-        del raw
+        text, recorder.body_bytes = await _read_body(request)
+        recorder.request_json = parse_json_object(text)
+        del text
         try:
             params = tool.request_model.model_validate(recorder.request_json)
         except ValidationError as exc:

@@ -16,6 +16,7 @@ VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 # Any double-brace placeholder, well formed or not: {{ name }}, {{name}}, {{NAME}}.
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_\-]*)(\s[^<>]*)?(/?)>")
+_WORD = re.compile(r"[^\W\d_]{3,}")
 _CHATTER = re.compile(
     r"^\s*(?:here(?:'s| is| are)\b|sure\b|certainly\b|of course\b|absolutely\b|great\b|okay\b|"
     r"i hope\b|i've\b|i have (?:created|written)|below is\b|as an ai\b|let me know\b|"
@@ -174,7 +175,8 @@ def mentions_injection(text: str) -> bool:
 
 def content_words(text: str) -> set[str]:
     """Lower-cased word stems (first five letters) that carry meaning, for topic overlap."""
-    words = re.findall(r"[^\W\d_]{3,}", text.lower())
+    # finditer, not findall: a list of every word of a long prompt costs ten times its size.
+    words = (match.group() for match in _WORD.finditer(text.lower()))
     return {word[:5] for word in words if word not in _STOPWORDS}
 
 
