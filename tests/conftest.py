@@ -59,6 +59,7 @@ def serve_in_thread(app: Any, settings: Settings | None = None) -> Iterator[str]
     With ``settings``, uvicorn gets the connection limits ``promptmill serve`` gives it.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as promptmill serve does
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     options = uvicorn_options(settings) if settings is not None else {}

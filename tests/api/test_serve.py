@@ -151,3 +151,27 @@ def test_sigterm_waits_for_a_stream_whose_client_has_gone_and_records_it(
         (call,) = store.recent_calls("default")
     assert (call.endpoint, call.status) == ("templatize_prompt", 200)
     assert call.output_tokens > 0
+
+
+def test_keep_alive_answers_are_not_held_back_for_the_clients_delayed_ack(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    # Without TCP_NODELAY on the listening socket, every answer on a reused connection
+    # waited ~40 ms (Nagle's algorithm against the client's delayed ACK).
+    port = _free_port()
+    process = _serve(tmp_path, fake_openai, port)
+    try:
+        _wait_until_up(process, f"http://127.0.0.1:{port}/")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            times = []
+            for _ in range(11):
+                started = time.perf_counter()
+                sock.sendall(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"}"):
+                    answer += sock.recv(65536)
+                times.append(time.perf_counter() - started)
+    finally:
+        _stop(process)
+    assert sorted(times)[5] < 0.02
