@@ -143,6 +143,8 @@ def _summary(answers: list[dict[str, Any]]) -> dict[str, Any]:
         "ms": _percentiles(seconds),
         "ms_to_error": _percentiles(errors),
         "answered_tool_calls": sum(a["status"] != 0 for a in answers),
+        # Admitted calls that waited out the server's deadline; the rest were refused at once.
+        "waited_for_deadline": sum(a["seconds"] >= 0.9 * REQUEST_TIMEOUT for a in answers),
     }
 
 
@@ -348,6 +350,7 @@ def _render(data: dict[str, Any]) -> str:
                 p["ms_to_error"]["p50"],
                 p["ms_to_error"]["p99"],
                 p["ms_to_error"]["max"],
+                p["waited_for_deadline"],
                 p["server_errors_500"],
                 p["leaked_backend_address"],
             ]
@@ -362,6 +365,7 @@ def _render(data: dict[str, Any]) -> str:
             "ms to error p50",
             "p99",
             "max",
+            "waited for the deadline",
             "500s",
             "address leaked",
         ],
