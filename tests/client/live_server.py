@@ -39,8 +39,6 @@ class LivePromptmill(FakeServer):
         """The environment that makes an in-process promptmill use the same fake."""
         return {
             "PROMPTMILL_BACKEND": "openai",
-            # The playground's history reopens calls from their stored bodies.
-            "PROMPTMILL_STORE_BODIES": "true",
             "PROMPTMILL_OPENAI_BASE_URL": self.fake.base_url,
             "PROMPTMILL_OPENAI_API_KEY": "test",
             "PROMPTMILL_HOME": str(self.state_dir),
@@ -53,6 +51,8 @@ class LivePromptmill(FakeServer):
             openai_api_key="test",
             home=self.state_dir,
             max_retries=0,
+            # The playground's history reopens calls from their stored bodies.
+            store_bodies=True,
         )
 
     def build_app(self) -> Starlette:
