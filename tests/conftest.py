@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 
 from promptmill.api import create_app
+from promptmill.api.request_limits import uvicorn_options
 from promptmill.config import Settings
 from promptmill.protocol import ANTHROPIC_VERSION, PROMPT_TOOLS_BETA
 from promptmill.store import Store
@@ -52,12 +53,17 @@ class RunningServer:
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Run an ASGI app (lifespan included) with uvicorn on a free loopback port; yield its URL."""
+def serve_in_thread(app: Any, settings: Settings | None = None) -> Iterator[str]:
+    """Run an ASGI app (lifespan included) with uvicorn on a free loopback port; yield its URL.
+
+    With ``settings``, uvicorn gets the connection limits ``promptmill serve`` gives it.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as promptmill serve does
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    options = uvicorn_options(settings) if settings is not None else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -89,7 +95,7 @@ def running_promptmill(state_dir: Path, **settings: Any) -> Iterator[RunningServ
         store = Store.open(config.resolved_database_url)
         stack.callback(store.close)
         info, secret = store.create_key(workspace="default", name="tests")
-        base_url = stack.enter_context(serve_in_thread(create_app(config)))
+        base_url = stack.enter_context(serve_in_thread(create_app(config), config))
         yield RunningServer(base_url, config, store, secret, info.id, fake)
 
 

@@ -93,6 +93,7 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
         import uvicorn
 
         from promptmill.api.app import create_app
+        from promptmill.api.request_limits import uvicorn_options
         from promptmill.config import Settings
         from promptmill.store import Store
     from promptmill.errors import ConfigurationError, PromptmillError
@@ -113,6 +114,10 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit it. asyncio sets it only on sockets made with proto
+        # IPPROTO_TCP, which this one is not: without it each keep-alive answer waited
+        # ~40 ms for the client's delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -126,7 +131,9 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
         if not any(not key.revoked for key in store.list_keys()):
             click.echo("No API key yet: create one with `promptmill keys create`.")
         app = create_app(settings, engine=engine, store=store)
-        server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level=log_level, **uvicorn_options(settings))
+        )
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:

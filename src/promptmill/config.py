@@ -69,6 +69,60 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
+    # --- capacity, timeouts and what is recorded (holding under faults) ---
+    max_inflight_model_calls: int = Field(
+        default=32,
+        ge=1,
+        description="Tool calls that may wait on the backend at once; more are answered 529 "
+        "overloaded_error with retry-after at once. Each holds one worker thread.",
+    )
+    local_max_queue: int = Field(
+        default=4,
+        ge=0,
+        description="Model calls that may queue for the embedded model while it runs another; "
+        "more are answered 529 at once.",
+    )
+    store_bodies: bool = Field(
+        default=False,
+        description="Keep request and response bodies in the call records (history); off: "
+        "only their sizes and the token counts are kept.",
+    )
+    stored_body_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="With PROMPTMILL_STORE_BODIES on, a body larger than this is recorded by "
+        "its size only.",
+    )
+    body_memory_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Request bytes the server holds at once across all requests (default: "
+        "PROMPTMILL_MAX_BODY_BYTES); a body that does not fit now is answered 529.",
+    )
+    header_read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection may take to send a request's headers, idle "
+        "keep-alive time included; then it is closed.",
+    )
+    body_read_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request may take to send its whole body; then 408 and close.",
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (and requests) at once; beyond it new ones get 503.",
+    )
+
+    @property
+    def resolved_body_memory_bytes(self) -> int:
+        return self.body_memory_bytes or self.max_body_bytes
+
     eval_workers: int = Field(
         default=2,
         ge=0,

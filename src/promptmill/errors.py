@@ -70,8 +70,18 @@ class APIError(PromptmillError):
 
 
 class OverloadedError(PromptmillError):
+    """The server or its backend cannot take the call now; ``retry_after`` seconds is a hint.
+
+    Also what an unreachable or unresponsive backend becomes: to the caller, both mean
+    "try again shortly", and neither may show the backend's address.
+    """
+
     error_type = "overloaded_error"
     status = 529
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class APIConnectionError(APIError):

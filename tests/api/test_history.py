@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import httpx
 
@@ -27,8 +28,9 @@ def test_history_api_needs_a_key(promptmill_server: RunningServer) -> None:
 
 
 def test_history_api_returns_the_workspace_calls_newest_first(
-    promptmill_server: RunningServer,
+    promptmill_server_factory: Callable[..., RunningServer],
 ) -> None:
+    promptmill_server = promptmill_server_factory(store_bodies=True)
     for word in ("first", "second"):
         _templatize(promptmill_server, f"Say {word}")
     headers = {"x-api-key": promptmill_server.api_key}
@@ -92,7 +94,7 @@ def test_a_body_with_a_lone_surrogate_is_refused_and_history_stays_readable(
     response = httpx.post(
         promptmill_server.base_url + TEMPLATIZE_PATH,
         headers=promptmill_server.headers(),
-        content=json.dumps(body).encode("ascii"),
+        content=(content := json.dumps(body).encode("ascii")),
     )
     assert response.status_code == 400, response.text
     history = httpx.get(
@@ -101,7 +103,7 @@ def test_a_body_with_a_lone_surrogate_is_refused_and_history_stays_readable(
     assert history.status_code == 200, history.text
     (call,) = history.json()["data"]
     assert call["status"] == 400
-    assert call["request"] == {}
+    assert call["request"] == {"body_bytes": len(content), "response_bytes": None}
 
 
 def test_history_reads_rows_stored_with_lone_surrogates_and_infinities(

@@ -6,6 +6,7 @@ import logging
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -21,6 +22,12 @@ TEMPLATIZE_BODY = {
     "messages": [{"role": "user", "content": "Translate hello to German"}],
     "system": "You are a translator",
 }
+
+
+@pytest.fixture
+def promptmill_server(promptmill_server_factory: Callable[..., RunningServer]) -> RunningServer:
+    """A server that keeps bodies in its records, so these tests can check them whole."""
+    return promptmill_server_factory(store_bodies=True)
 
 
 def test_a_successful_call_is_recorded_with_request_and_response(

@@ -1,4 +1,7 @@
-"""``promptmill serve`` as a real process: it starts, prints what it runs, serves and stops."""
+"""``promptmill serve`` as a real process: it starts, prints what it runs, serves and stops.
+
+Stopping (SIGINT or SIGTERM) loses no call: streams whose client has gone still record.
+"""
 
 from __future__ import annotations
 
@@ -164,3 +167,62 @@ def test_serve_offers_the_registered_backends_as_choices(tmp_path: Path) -> None
 
     assert result.returncode == 2
     assert "'local', 'anthropic', 'openai'" in result.stderr
+
+
+def test_sigterm_waits_for_a_stream_whose_client_has_gone_and_records_it(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as store:
+        _, secret = store.create_key()
+    fake_openai.enqueue_delay(2)  # the backend is still working when the signal comes
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _serve(tmp_path, fake_openai, port)
+    try:
+        _wait_until_up(process, url + "/")
+        with httpx.stream(
+            "POST",
+            url + TEMPLATIZE_PATH,
+            headers={"x-api-key": secret, "anthropic-beta": PROMPT_TOOLS_BETA},
+            json={"messages": [{"role": "user", "content": "Translate hello"}], "stream": True},
+            timeout=30,
+        ) as response:
+            assert response.status_code == 200
+        # The client has gone; now the server is told to stop.
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
+    with Store.open(f"sqlite:///{tmp_path / 'promptmill.db'}") as store:
+        (call,) = store.recent_calls("default")
+    assert (call.endpoint, call.status) == ("templatize_prompt", 200)
+    assert call.output_tokens > 0
+
+
+def test_keep_alive_answers_are_not_held_back_for_the_clients_delayed_ack(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    # Without TCP_NODELAY on the listening socket, every answer on a reused connection
+    # waited ~40 ms (Nagle's algorithm against the client's delayed ACK).
+    port = _free_port()
+    process = _serve(tmp_path, fake_openai, port)
+    try:
+        _wait_until_up(process, f"http://127.0.0.1:{port}/")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            times = []
+            for _ in range(11):
+                started = time.perf_counter()
+                sock.sendall(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"}"):
+                    answer += sock.recv(65536)
+                times.append(time.perf_counter() - started)
+    finally:
+        _stop(process)
+    assert sorted(times)[5] < 0.02

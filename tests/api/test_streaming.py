@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -110,7 +111,10 @@ def test_stream_must_be_a_boolean(promptmill_server: RunningServer, stream: Any)
     assert response.json()["error"]["message"].startswith("stream: ")
 
 
-def test_streamed_calls_are_recorded(promptmill_server: RunningServer) -> None:
+def test_streamed_calls_are_recorded(
+    promptmill_server_factory: Callable[..., RunningServer],
+) -> None:
+    promptmill_server = promptmill_server_factory(store_bodies=True)
     events = _stream(promptmill_server, TEMPLATIZE_PATH, {**TEMPLATIZE_BODY, "stream": True})
     (call,) = promptmill_server.store.recent_calls("default")
     assert call.endpoint == "templatize_prompt"

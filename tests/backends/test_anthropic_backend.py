@@ -247,7 +247,7 @@ def test_slow_upstream_times_out_at_the_requests_deadline(
 ) -> None:
     fake_anthropic.enqueue_delay(5)
 
-    with pytest.raises(APIError, match=r"backend timed out after 0\.\ds"):
+    with pytest.raises(OverloadedError, match=r"backend did not answer within 0\.\ds"):
         backend_for(fake_anthropic, sleeps).chat(ask("hello", timeout=0.5))
 
     # The SDK tells the server the per-call timeout it used: never beyond the deadline.
@@ -255,15 +255,17 @@ def test_slow_upstream_times_out_at_the_requests_deadline(
     assert len(fake_anthropic.requests) == 1
 
 
-def test_connection_refused_becomes_api_error_naming_the_base_url(
+def test_connection_refused_becomes_overloaded_error_without_the_base_url(
     closed_port_url: str, sleeps: RecordingSleep
 ) -> None:
     backend = AnthropicBackend(
         api_key="k", model="m", base_url=closed_port_url, max_retries=1, sleep=sleeps
     )
 
-    with pytest.raises(APIError, match="could not connect") as caught:
+    with pytest.raises(OverloadedError, match="unreachable; retry later") as caught:
         backend.chat(ask("hello"))
 
-    assert closed_port_url in caught.value.message
+    assert str(closed_port_url.rsplit(":", 1)[1]) not in caught.value.message
+    assert "127.0.0.1" not in caught.value.message
+    assert caught.value.retry_after is not None and caught.value.retry_after > 0
     assert len(sleeps.calls) == 1

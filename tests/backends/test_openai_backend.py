@@ -254,22 +254,24 @@ def test_slow_upstream_times_out_at_the_requests_deadline(
 ) -> None:
     fake_openai.enqueue_delay(5)
 
-    with pytest.raises(APIError, match=r"backend timed out after 0\.\ds"):
+    with pytest.raises(OverloadedError, match=r"backend did not answer within 0\.\ds"):
         backend_for(fake_openai, sleeps).chat(ask("hello", timeout=0.5))
 
     assert float(fake_openai.request_headers[0]["x-stainless-read-timeout"]) <= 0.5
     assert len(fake_openai.requests) == 1
 
 
-def test_connection_refused_becomes_api_error_naming_the_base_url(
+def test_connection_refused_becomes_overloaded_error_without_the_base_url(
     closed_port_url: str, sleeps: RecordingSleep
 ) -> None:
     backend = OpenAIBackend(
         api_key="k", model="m", base_url=f"{closed_port_url}/v1", max_retries=1, sleep=sleeps
     )
 
-    with pytest.raises(APIError, match="could not connect") as caught:
+    with pytest.raises(OverloadedError, match="unreachable; retry later") as caught:
         backend.chat(ask("hello"))
 
-    assert f"{closed_port_url}/v1" in caught.value.message
+    assert str(closed_port_url.rsplit(":", 1)[1]) not in caught.value.message
+    assert "127.0.0.1" not in caught.value.message
+    assert caught.value.retry_after is not None and caught.value.retry_after > 0
     assert len(sleeps.calls) == 1

@@ -124,3 +124,18 @@ def test_overhead_quick_loads_both_servers_at_each_level(tmp_path: Path) -> None
             assert level[side]["ok"] > 0
             assert {"p50", "p99"} <= set(level[side]["latency_ms"])
         assert level["ratios"]["requests_per_second"] > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups and signals")
+def test_reliability_quick_kills_and_hangs_the_backend_and_loses_no_record(
+    tmp_path: Path,
+) -> None:
+    data = run_bench("reliability", tmp_path, {})
+    for phase in ("killed", "hung"):
+        assert data[phase]["requests"] == 40
+        assert data[phase]["error_types"] == {"overloaded_error": 40}
+        assert data[phase]["server_errors_500"] == data[phase]["leaked_backend_address"] == 0
+    assert data["hung"]["get_status_ms"]["p99"] < 1000
+    assert data["records"]["lost"] == 0
+    big = data["big_bodies"]
+    assert big["statuses"].get("200", 0) >= 1 and big["peak_increase_mb"] > 0

@@ -52,6 +52,8 @@ class LivePromptmill(FakeServer):
             openai_api_key="test",
             home=self.state_dir,
             max_retries=0,
+            # The playground's history reopens calls from their stored bodies.
+            store_bodies=True,
         )
 
     def build_app(self) -> Starlette:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from promptmill.engine.checks import (
     VARIABLE_NAME,
     check_prompt,
+    content_words,
     placeholders,
     to_variable_name,
     unbalanced_tags,
@@ -217,3 +219,15 @@ def test_japanese_prompts_join_sentences_without_spaces_and_end_them_with_a_full
     text = rendered.system + rendered.user
     assert "。 " not in text and "： " not in text
     assert "計画する。" in text and "顧客の食事制限：" in text
+
+
+def test_content_words_of_a_long_prompt_costs_little_more_than_the_prompt() -> None:
+    text = "Rewrite this paragraph more clearly for the customer. " * 20_000  # about 1 MB
+    tracemalloc.start()
+    try:
+        stems = content_words(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stems == {"rewri", "parag", "clear", "custo"}
+    assert peak < 3 * len(text)  # the lower-cased copy, not a list of every word

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from promptmill.engine import PromptEngine
 from promptmill.engine.checks import check_prompt, placeholders
 from promptmill.engine.templatize import fill_variables
 from promptmill.engine.types import PromptMessage
-from promptmill.errors import APIError, InvalidRequestError
+from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 
 pytest.importorskip("llama_cpp")
 
@@ -128,6 +129,37 @@ def test_a_request_past_its_deadline_is_an_api_error(tiny: LocalBackend) -> None
     )
     with pytest.raises(APIError, match="deadline"):
         tiny.chat(request)
+
+
+def test_a_call_beyond_the_queue_is_refused_at_once_with_retry_after(tiny: LocalBackend) -> None:
+    # The model is busy (its lock held, as by a running call) and one call already waits.
+    waiter_error: list[Exception] = []
+
+    def wait_in_queue() -> None:
+        try:
+            tiny.chat(ChatRequest(turns=[ChatTurn("user", "Say hello.")], timeout=2.0))
+        except Exception as exc:
+            waiter_error.append(exc)
+
+    tiny.max_queue = 1
+    tiny._lock.acquire()
+    waiter = threading.Thread(target=wait_in_queue)
+    try:
+        waiter.start()
+        while tiny._waiting < 1:
+            time.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(OverloadedError, match="already wait") as caught:
+            tiny.chat(ChatRequest(turns=[ChatTurn("user", "Say hello.")], timeout=60.0))
+        assert time.monotonic() - started < 1.0
+        assert caught.value.retry_after
+        waiter.join()
+        # The queued call waited until its own deadline, then got the same answer.
+        assert isinstance(waiter_error[0], OverloadedError)
+    finally:
+        tiny._lock.release()
+        waiter.join()
+        tiny.max_queue = 4
 
 
 def test_any_gguf_file_can_be_brought_by_path(tmp_path: Path, home: Path) -> None:

@@ -103,6 +103,7 @@ class FakeAnthropicServer(FakeServer):
         return Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
 
     async def _messages(self, request: Request) -> JSONResponse:
+        await self.hold_while_hung()
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):

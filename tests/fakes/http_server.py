@@ -5,7 +5,10 @@ background thread (``with Fake() as fake``) or as its own process (``python -m
 tests.fakes.openai_server --port 0``). Tests queue scripted replies (text, JSON,
 errors, delays); when the queue is empty the fake answers like a cooperative model.
 Everything the fake received is kept in ``requests`` (JSON bodies) and
-``request_headers`` so tests can assert on the real wire traffic.
+``request_headers`` so tests can assert on the real wire traffic. For fault tests a
+fake can ``hang`` (hold every request unanswered until ``release``) and crash
+(``stop``: connections are refused from then on); as a process, SIGSTOP hangs it and
+SIGKILL crashes it.
 """
 
 from __future__ import annotations
@@ -85,6 +88,10 @@ class FakeServer:
         self._script: deque[ScriptedReply] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        # Cleared by ``hang``: requests then wait, unanswered, until ``release``.
+        self._answering = threading.Event()
+        self._answering.set()
+        self.hung_requests = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -140,6 +147,29 @@ class FakeServer:
             if left <= 0:
                 return
             await asyncio.sleep(min(left, 0.05))
+
+    # -- faults -----------------------------------------------------------------
+
+    def hang(self) -> None:
+        """From now on, hold every request unanswered (a wedged upstream) until ``release``."""
+        self._answering.clear()
+
+    def release(self) -> None:
+        """Answer again, including the requests held so far."""
+        self._answering.set()
+
+    async def hold_while_hung(self) -> None:
+        """Called first by each handler: waits while the fake is hung (or until it stops)."""
+        if self._answering.is_set():
+            return
+        with self._lock:
+            self.hung_requests += 1
+        try:
+            while not self._answering.is_set() and not self._closing.is_set():
+                await asyncio.sleep(0.02)
+        finally:
+            with self._lock:
+                self.hung_requests -= 1
 
     # -- the server -------------------------------------------------------------
 

@@ -149,6 +149,7 @@ class FakeOpenAIServer(FakeServer):
         )
 
     async def _chat_completions(self, request: Request) -> JSONResponse:
+        await self.hold_while_hung()
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):

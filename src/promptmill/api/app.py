@@ -8,16 +8,17 @@ evaluation queue (``promptmill.jobs``): its worker threads, and the re-enqueuein
 runs left unfinished by a previous process; they stop before the store closes.
 
 Layers, outermost first: ``SecurityHeadersMiddleware`` (nosniff, referrer policy, a
-deny-all CSP for everything but pages), ``RequestIdMiddleware`` (request ids, last-resort 500),
-``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
-``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
-Prompt Tools endpoints), ``history``, ``evaluation`` (prompt versions, datasets and
-evaluation runs), ``docs`` (Swagger UI, served locally) and, when installed, ``web`` (the
-playground page). A path with a trailing slash is a 404 naming the path without it, never
-a redirect. A wrong method on a known path is answered 405 with an
-``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no 405 error
-type, and ``invalid_request_error`` is the type its clients already handle for a request
-the server will not serve as sent.
+deny-all CSP for everything but pages), ``RequestIdMiddleware`` (request ids, last-resort
+500), ``BodySizeLimitMiddleware`` (413), ``RequestBodyGuard`` (body read time, 408, and
+the server-wide budget of request bytes, 529; see ``request_limits``), then FastAPI with
+the error handlers of ``error_responses`` and the routers: ``service`` (``GET /``),
+``tools`` (the three Prompt Tools endpoints), ``history``, ``evaluation`` (prompt
+versions, datasets and evaluation runs), ``docs`` (Swagger UI, served locally) and, when
+installed, ``web`` (the playground page). A path with a trailing slash is a 404 naming
+the path without it, never a redirect. A wrong method on a known path is answered 405
+with an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
+405 error type, and ``invalid_request_error`` is the type its clients already handle for
+a request the server will not serve as sent.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fastapi import FastAPI
 
 from promptmill import __version__
 from promptmill.api import docs, evaluation, history, service, tools
+from promptmill.api.capacity import Capacity
 from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.evaluation_schemas import REQUEST_MODELS as EVALUATION_REQUEST_MODELS
 from promptmill.api.middleware import (
@@ -43,7 +45,9 @@ from promptmill.api.middleware import (
 )
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
+from promptmill.api.request_limits import RequestBodyGuard
 from promptmill.api.state import AppState
+from promptmill.api.streaming import finish_streams
 from promptmill.config import Settings
 from promptmill.startup import build_engine
 
@@ -76,6 +80,8 @@ def create_app(
     settings = settings or Settings()
     state = AppState(
         rate_limiter=SlidingWindowRateLimiter(settings.rate_limit_per_minute),
+        capacity=Capacity.from_settings(settings),
+        store_bodies_up_to=settings.stored_body_max_bytes if settings.store_bodies else None,
         engine=engine,
         store=store,
     )
@@ -98,6 +104,9 @@ def create_app(
             app.state.eval_jobs = jobs
             yield
         finally:
+            # Streams whose clients have gone still run; record them before the store
+            # closes and the loop ends (SIGTERM included).
+            await finish_streams(state, settings.request_timeout)
             if jobs is not None:
                 await anyio.to_thread.run_sync(jobs.stop)
                 app.state.eval_jobs = None
@@ -125,6 +134,11 @@ def create_app(
     for routes in (service, tools, history, evaluation, docs):
         app.include_router(routes.router)
     _include_playground(app)
+    app.add_middleware(
+        RequestBodyGuard,
+        read_timeout=settings.body_read_timeout,
+        budget=state.capacity.bodies,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # added last: the outermost layer

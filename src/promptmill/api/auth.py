@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
-import anyio.to_thread
 from fastapi import Header
 
+from promptmill.api.capacity import run_store
 from promptmill.api.state import AppState
 from promptmill.errors import APIError, AuthenticationError, InvalidRequestError
 from promptmill.protocol import PROMPT_TOOLS_BETA
@@ -118,7 +119,7 @@ async def authenticate_key(
     store = state.store
     if store is None:
         raise APIError("the key store is not ready")
-    key = await anyio.to_thread.run_sync(store.authenticate, api_key)
+    key = await run_store(state.capacity, partial(store.authenticate, api_key))
     if key is None:
         raise AuthenticationError("invalid x-api-key")
     return key

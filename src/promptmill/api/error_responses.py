@@ -27,6 +27,7 @@ from promptmill.errors import (
     ERROR_CLASSES,
     InvalidRequestError,
     NotFoundError,
+    OverloadedError,
     PromptmillError,
     RateLimitError,
 )
@@ -38,9 +39,9 @@ _MAX_SHOWN_INPUT = 60
 def error_response(
     error: PromptmillError, *, status: int | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """The JSON response for ``error``; a rate limit carries an integer ``retry-after``."""
+    """The JSON response for ``error``; a rate limit or overload has an integer ``retry-after``."""
     all_headers = dict(headers or {})
-    if isinstance(error, RateLimitError) and error.retry_after is not None:
+    if isinstance(error, RateLimitError | OverloadedError) and error.retry_after is not None:
         all_headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
     return JSONResponse(error_body(error), status_code=status or error.status, headers=all_headers)
 

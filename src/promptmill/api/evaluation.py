@@ -19,12 +19,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from promptmill.api import auth
+from promptmill.api.capacity import run_store
 from promptmill.api.error_responses import invalid_request_from
 from promptmill.api.evaluation_schemas import (
     CreateRunRequest,
@@ -114,9 +114,21 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-async def _in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run blocking work (SQL, model calls) off the event loop."""
-    return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+async def _in_store_pool(
+    request: Request, function: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """Run blocking store work off the event loop, in the pool model calls never fill."""
+    return await run_store(app_state(request).capacity, partial(function, *args, **kwargs))
+
+
+async def _model_call(request: Request, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a model call as the tools do: admitted (529 beyond the limit), in the model pool."""
+    model_calls = app_state(request).capacity.model_calls
+    model_calls.admit()
+    try:
+        return await model_calls.run(partial(function, *args, **kwargs))
+    finally:
+        model_calls.release()
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -242,7 +254,8 @@ async def save_prompt(request: Request, key: Caller) -> Response:
     number (201); the same content as the latest version returns that version (200)."""
     body = await _body(request, SavePromptRequest)
     template = _template(body.messages, body.system, "")
-    version, created = await _in_thread(
+    version, created = await _in_store_pool(
+        request,
         _store(request).save_prompt_version,
         key.workspace,
         body.name,
@@ -262,7 +275,7 @@ async def save_prompt(request: Request, key: Caller) -> Response:
 @router.get("/prompts", response_model=PromptList, responses=_ERRORS, summary="List prompts")
 async def list_prompts(request: Request, key: Caller) -> PromptList:
     """The workspace's prompts by name, each with its latest version number."""
-    prompts = await _in_thread(_store(request).list_prompts, key.workspace)
+    prompts = await _in_store_pool(request, _store(request).list_prompts, key.workspace)
     return PromptList(
         data=[
             PromptListItem(
@@ -284,7 +297,7 @@ async def list_prompts(request: Request, key: Caller) -> PromptList:
 )
 async def list_prompt_versions(request: Request, name: str, key: Caller) -> PromptVersionList:
     """Every version, oldest first."""
-    versions = await _in_thread(_store(request).prompt_versions, key.workspace, name)
+    versions = await _in_store_pool(request, _store(request).prompt_versions, key.workspace, name)
     return PromptVersionList(data=[_version_view(v) for v in versions])
 
 
@@ -298,7 +311,7 @@ async def get_prompt_version(
     request: Request, name: str, number: int, key: Caller
 ) -> PromptVersion:
     return _version_view(
-        await _in_thread(_store(request).prompt_version, key.workspace, name, number)
+        await _in_store_pool(request, _store(request).prompt_version, key.workspace, name, number)
     )
 
 
@@ -317,9 +330,9 @@ async def diff_prompt_versions(
 ) -> PromptDiff:
     """A unified diff of two versions' readable renderings (`[system]`, `[user]`, ...)."""
     store = _store(request)
-    newer = await _in_thread(store.prompt_version, key.workspace, name, to)
+    newer = await _in_store_pool(request, store.prompt_version, key.workspace, name, to)
     older_number = from_ if from_ is not None else max(1, newer.number - 1)
-    older = await _in_thread(store.prompt_version, key.workspace, name, older_number)
+    older = await _in_store_pool(request, store.prompt_version, key.workspace, name, older_number)
     diff = diff_prompts(
         _stored_template(older),
         _stored_template(newer),
@@ -352,7 +365,8 @@ async def save_dataset(request: Request, name: str, key: Caller) -> Dataset:
         raise InvalidRequestError(
             "cases: required (or 'format': 'csv'|'jsonl' with the file's text as 'content')"
         )
-    record = await _in_thread(
+    record = await _in_store_pool(
+        request,
         _store(request).save_dataset,
         key.workspace,
         name,
@@ -363,7 +377,7 @@ async def save_dataset(request: Request, name: str, key: Caller) -> Dataset:
 
 @router.get("/datasets", response_model=DatasetList, responses=_ERRORS, summary="List datasets")
 async def list_datasets(request: Request, key: Caller) -> DatasetList:
-    records = await _in_thread(_store(request).list_datasets, key.workspace)
+    records = await _in_store_pool(request, _store(request).list_datasets, key.workspace)
     items = []
     for record in records:
         view = _dataset_view(record)
@@ -396,7 +410,7 @@ async def get_dataset(
         Query(description="Export the cases as a CSV or JSONL file instead of JSON."),
     ] = None,
 ) -> Response:
-    record = await _in_thread(_store(request).dataset, key.workspace, name)
+    record = await _in_store_pool(request, _store(request).dataset, key.workspace, name)
     view = _dataset_view(record)
     if format is None:
         return Response(view.model_dump_json(), media_type="application/json")
@@ -421,13 +435,16 @@ async def generate_test_cases(request: Request, key: Caller) -> GenerateCasesRes
     """The model writes `count` varied, realistic cases for the prompt's variables."""
     body = await _body(request, GenerateCasesRequest)
     store = _store(request)
-    template, _ = await _in_thread(_resolve_prompt, store, key.workspace, body.prompt, "prompt")
+    template, _ = await _in_store_pool(
+        request, _resolve_prompt, store, key.workspace, body.prompt, "prompt"
+    )
     if body.save_as is not None:
         check_name(body.save_as, "save_as")
     engine = app_state(request).engine
     if engine is None:
         raise APIError("the engine is not ready")
-    cases, usage = await _in_thread(
+    cases, usage = await _model_call(
+        request,
         generate_cases,
         engine.backend,
         template,
@@ -436,7 +453,8 @@ async def generate_test_cases(request: Request, key: Caller) -> GenerateCasesRes
         model=body.model,
     )
     if body.save_as is not None:
-        await _in_thread(
+        await _in_store_pool(
+            request,
             store.save_dataset,
             key.workspace,
             body.save_as,
@@ -569,10 +587,10 @@ async def create_run(request: Request, key: Caller) -> EvalRun:
     """
     body = await _body(request, CreateRunRequest)
     store = _store(request)
-    run = await _in_thread(
-        _create_run, store, _jobs(request), key.workspace, body, _settings(request)
+    run = await _in_store_pool(
+        request, _create_run, store, _jobs(request), key.workspace, body, _settings(request)
     )
-    return await _in_thread(_run_view, store, run)
+    return await _in_store_pool(request, _run_view, store, run)
 
 
 @router.get("/runs", response_model=EvalRunList, responses=_ERRORS, summary="List runs")
@@ -585,14 +603,14 @@ async def list_runs(
     def views() -> list[EvalRun]:
         return [_run_view(store, run) for run in store.list_runs(key.workspace, limit)]
 
-    return EvalRunList(data=await _in_thread(views))
+    return EvalRunList(data=await _in_store_pool(request, views))
 
 
 @router.get("/runs/{run_id}", response_model=EvalRun, responses=_ERRORS, summary="Show a run")
 async def get_run(request: Request, run_id: str, key: Caller) -> EvalRun:
     store = _store(request)
-    run = await _in_thread(_find_run, store, key.workspace, run_id)
-    return await _in_thread(_run_view, store, run)
+    run = await _in_store_pool(request, _find_run, store, key.workspace, run_id)
+    return await _in_store_pool(request, _run_view, store, run)
 
 
 @router.get(
@@ -610,8 +628,8 @@ async def get_run_results(
 ) -> RunResultList:
     """Results by case, then variant, each with its case's `vars`, `expected` and `notes`."""
     store = _store(request)
-    run = await _in_thread(_find_run, store, key.workspace, run_id)
-    records = await _in_thread(store.results, run.id, offset, limit + 1)
+    run = await _in_store_pool(request, _find_run, store, key.workspace, run_id)
+    records = await _in_store_pool(request, store.results, run.id, offset, limit + 1)
     labels = [variant["label"] for variant in run.spec["variants"]]
     data = []
     for record in records[:limit]:
@@ -652,7 +670,7 @@ async def run_events(request: Request, run_id: str, key: Caller) -> StreamingRes
     """Server-Sent Events: `progress` whenever the count of results changes, then `done`
     with the run once it is completed, cancelled or failed."""
     store = _store(request)
-    total = (await _in_thread(_find_run, store, key.workspace, run_id)).total
+    total = (await _in_store_pool(request, _find_run, store, key.workspace, run_id)).total
 
     def progress_now() -> RunProgress:
         # Two small queries per poll: the run's JSON (spec, case snapshot) is not read.
@@ -664,14 +682,14 @@ async def run_events(request: Request, run_id: str, key: Caller) -> StreamingRes
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while True:
-            progress = await _in_thread(progress_now)
+            progress = await _in_store_pool(request, progress_now)
             if progress != last:
                 last = progress
                 yield sse_event("progress", progress.model_dump())
                 quiet_since = loop.time()
             if progress.status not in ("queued", "running"):
-                run = await _in_thread(_find_run, store, key.workspace, run_id)
-                view = await _in_thread(_run_view, store, run)
+                run = await _in_store_pool(request, _find_run, store, key.workspace, run_id)
+                view = await _in_store_pool(request, _run_view, store, run)
                 yield sse_event("done", view.model_dump(mode="json"))
                 return
             if loop.time() - quiet_since > SSE_KEEPALIVE_SECONDS:
@@ -693,5 +711,5 @@ async def cancel_run(request: Request, run_id: str, key: Caller) -> EvalRun:
     """Stop a queued or running run: no new case starts; stored results stay. A finished
     run is returned unchanged."""
     store = _store(request)
-    run = await _in_thread(store.cancel_run, key.workspace, run_id)
-    return await _in_thread(_run_view, store, run)
+    run = await _in_store_pool(request, store.cancel_run, key.workspace, run_id)
+    return await _in_store_pool(request, _run_view, store, run)

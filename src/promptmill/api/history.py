@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Query, Request
 
 from promptmill.api.auth import ApiKeyHeader, AuthorizationHeader, authenticate_key
+from promptmill.api.capacity import run_store
 from promptmill.api.json_body import wire_safe
 from promptmill.api.state import app_state
 from promptmill.errors import APIError, NotFoundError
@@ -85,8 +85,9 @@ async def list_history(
 ) -> dict[str, Any]:
     """The workspace's most recent calls, newest first, with their requests and responses."""
     key = await authenticate_key(app_state(request), x_api_key, authorization)
-    calls = await anyio.to_thread.run_sync(
-        lambda: _store_of(request).recent_calls(key.workspace, limit=limit)
+    calls = await run_store(
+        app_state(request).capacity,
+        lambda: _store_of(request).recent_calls(key.workspace, limit=limit),
     )
     return {"workspace": key.workspace, "data": [_call_view(call.to_dict()) for call in calls]}
 
@@ -100,8 +101,8 @@ async def get_history_entry(
 ) -> dict[str, Any]:
     """One recorded call of the workspace; ``not_found_error`` for another workspace's call."""
     key = await authenticate_key(app_state(request), x_api_key, authorization)
-    call = await anyio.to_thread.run_sync(
-        lambda: _store_of(request).get_call(key.workspace, call_id)
+    call = await run_store(
+        app_state(request).capacity, lambda: _store_of(request).get_call(key.workspace, call_id)
     )
     if call is None:
         raise NotFoundError(f"no call {call_id!r} in this workspace's history")

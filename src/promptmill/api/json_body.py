@@ -30,7 +30,7 @@ from promptmill.protocol import MAX_INTEGER_DIGITS, MAX_JSON_DEPTH
 _REPLACEMENT_CHARACTER = "\ufffd"
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
+def parse_json_object(raw: bytes | str) -> dict[str, Any]:
     """The body as a JSON object, every string valid Unicode and every number finite."""
     if not raw.strip():
         raise InvalidRequestError("request body is empty; send a JSON object")

@@ -2,16 +2,24 @@
 
 Recording never changes the answer: a store that fails to write is logged, and the
 response goes out as it would have.
+
+What is kept of the bodies is bounded. By default a record holds the token counts and
+only the sizes of the bodies: its ``request`` is ``{"body_bytes": N, "response_bytes":
+M}`` (``M`` null for a failed call) and its ``response`` is null, so one huge request
+costs the database a few bytes, and a history page stays small. With
+``PROMPTMILL_STORE_BODIES`` on, the request and response are kept verbatim when both
+fit ``PROMPTMILL_STORED_BODY_MAX_BYTES``, and recorded by size otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
-
+from promptmill.api.capacity import run_store
 from promptmill.api.state import AppState
 
 if TYPE_CHECKING:
@@ -30,6 +38,7 @@ class CallRecorder:
         self.request_id = request_id
         self.started = time.perf_counter()
         self.request_json: dict[str, Any] = {}
+        self.body_bytes = 0
 
     async def record(
         self,
@@ -54,17 +63,32 @@ class CallRecorder:
             latency_ms=(time.perf_counter() - self.started) * 1000.0,
             status=status,
             error_type=error_type,
-            request=self.request_json,
-            response=response,
+            **self._bodies(response),
         )
         store = self.state.store
         if store is None:
             return
         try:
-            await anyio.to_thread.run_sync(store.record_call, record)
+            await run_store(self.state.capacity, partial(store.record_call, record))
         except Exception:
             logger.exception(
                 "could not record %s call %s; the response is unaffected",
                 self.endpoint,
                 self.request_id,
             )
+
+    def _bodies(self, response: dict[str, Any] | None) -> dict[str, Any]:
+        """The ``request`` and ``response`` to record: verbatim if allowed and small, else sizes."""
+        response_bytes = None if response is None else _json_size(response)
+        cap = self.state.store_bodies_up_to
+        if cap is not None and self.body_bytes <= cap and (response_bytes or 0) <= cap:
+            return {"request": self.request_json, "response": response}
+        return {
+            "request": {"body_bytes": self.body_bytes, "response_bytes": response_bytes},
+            "response": None,
+        }
+
+
+def _json_size(value: dict[str, Any]) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON (as the response carried it, give or take)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())

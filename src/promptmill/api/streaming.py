@@ -5,7 +5,9 @@ when the body says nothing about ``stream``, turns a call into Server-Sent Event
 its headers, key, rate limit and body passed: ``event: progress`` per pipeline step
 (data: ``promptmill.types.Progress``), then one ``event: result`` whose data is exactly
 the non-streaming JSON body, or one ``event: error`` whose data is the error body.
-The engine keeps running, and its call is recorded, even if the client goes away.
+The engine keeps running, and its call is recorded, even if the client goes away, and
+even if the server is then told to stop: shutdown waits for such jobs
+(``finish_streams``), which the request deadline bounds.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
-import anyio.to_thread
+import anyio
 from fastapi import Header
 from fastapi.responses import StreamingResponse
 
@@ -28,6 +31,8 @@ from promptmill.errors import APIError, PromptmillError
 from promptmill.types import Progress, ProgressCallback, PromptResult
 
 logger = logging.getLogger("promptmill.api")
+
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 AcceptHeader = Annotated[
     str | None,
@@ -75,7 +80,11 @@ def event_stream(
     run: Callable[[ProgressCallback], PromptResult],
     recorder: CallRecorder,
 ) -> StreamingResponse:
-    """Run ``run(on_progress)`` in a worker thread and stream its progress and outcome."""
+    """Run ``run(on_progress)`` in the model pool and stream its progress and outcome.
+
+    The caller has admitted the call (``ModelCalls.admit``); its slot is released when
+    the job ends, whether or not the client is still there.
+    """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Progress | _Finished] = asyncio.Queue()
 
@@ -85,7 +94,13 @@ def event_stream(
 
     async def run_and_record() -> None:
         try:
-            result = await anyio.to_thread.run_sync(run, on_progress)
+            await run_to_the_end()
+        finally:
+            state.capacity.model_calls.release()
+
+    async def run_to_the_end() -> None:
+        try:
+            result = await state.capacity.model_calls.run(partial(run, on_progress))
             body = result.model_dump(mode="json")
         except PromptmillError as exc:
             await recorder.record(status=exc.status, error_type=exc.error_type)
@@ -119,3 +134,17 @@ def event_stream(
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
+
+
+async def finish_streams(state: AppState, timeout: float) -> None:
+    """Wait for the streaming jobs still running (each bounded by ``timeout``), so they record.
+
+    Called at shutdown. The grace adds a few seconds to the deadline for the record's
+    write; a job still running after that is left to be cancelled with the loop.
+    """
+    jobs = set(state.background)
+    if not jobs:
+        return
+    logger.info("waiting for %d streamed call(s) to finish and be recorded", len(jobs))
+    with anyio.move_on_after(timeout + SHUTDOWN_GRACE_SECONDS):
+        await asyncio.gather(*jobs, return_exceptions=True)

@@ -10,9 +10,12 @@ about the most fundamental problem first:
 4. The body: JSON object (``json_body``: valid Unicode, finite numbers, bounded
    depth), then the request model (``schemas``), whose last check is the
    message-order rule; any problem is a 400 whose message starts with the field path.
-5. The engine, in a worker thread. Its errors keep their type and status (529 for an
-   overloaded backend). The answer is the engine's result, serialized by the route's
-   ``response_model``, or its Server-Sent Events (``streaming``).
+5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
+   flight, 529 ``overloaded_error`` with ``retry-after`` at once.
+6. The engine, in the model pool's worker threads. Its errors keep their type and
+   status (529 for an overloaded or unreachable backend). The answer is the engine's
+   result, serialized by the route's ``response_model``, or its Server-Sent Events
+   (``streaming``).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-3
 come before it, and so the raw request can be recorded. The request models still
@@ -28,7 +31,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
@@ -129,6 +131,23 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
 )
 
 
+async def _read_body(request: Request) -> tuple[str | bytes, int]:
+    """The body decoded once, and its size: at most two copies alive, none kept by Starlette.
+
+    ``request.body()`` would hold the chunks and their join, and keep the bytes for the
+    request's life; JSON parsing then adds the decoded text and the parsed strings.
+    Bytes that are not UTF-8 are handed on as bytes, for the parser's error message.
+    """
+    buffer = bytearray()
+    async for chunk in request.stream():
+        buffer += chunk
+    size = len(buffer)
+    try:
+        return buffer.decode("utf-8"), size
+    except UnicodeDecodeError:
+        return bytes(buffer), size
+
+
 async def _serve_tool_call(
     request: Request,
     tool: _Tool,
@@ -145,7 +164,9 @@ async def _serve_tool_call(
         check_anthropic_version(version)
         check_prompt_tools_beta(betas or [])
         state.rate_limiter.check(key.id)
-        recorder.request_json = parse_json_object(await request.body())
+        text, recorder.body_bytes = await _read_body(request)
+        recorder.request_json = parse_json_object(text)
+        del text
         try:
             params = tool.request_model.model_validate(recorder.request_json)
         except ValidationError as exc:
@@ -153,10 +174,15 @@ async def _serve_tool_call(
         engine = state.engine
         if engine is None:
             raise APIError("the engine is not ready")
+        model_calls = state.capacity.model_calls
+        model_calls.admit()
         stream = getattr(params, "stream", None)
         if stream is True or (stream is None and wants_event_stream(accept)):
             return event_stream(state, partial(tool.run, engine, params), recorder)
-        result = await anyio.to_thread.run_sync(partial(tool.run, engine, params, None))
+        try:
+            result = await model_calls.run(partial(tool.run, engine, params, None))
+        finally:
+            model_calls.release()
     except ClientDisconnect:
         # Nobody is left to answer, and nothing failed on this side: one line, no
         # traceback, and a record that does not count as a server error.

@@ -29,9 +29,10 @@ from promptmill.backends.faults import (
     connection_fault,
     status_fault,
     timeout_fault,
+    unexpected_fault,
     upstream_message,
 )
-from promptmill.errors import APIError, parse_retry_after
+from promptmill.errors import parse_retry_after
 
 if TYPE_CHECKING:
     from promptmill.config import Settings
@@ -160,10 +161,7 @@ class AnthropicBackend:
                 key_setting=KEY_SETTING,
                 overloaded=overloaded,
             )
-        return Fault(
-            APIError(f"the {self.name} backend failed: {type(exc).__name__}: {exc}"),
-            retryable=False,
-        )
+        return unexpected_fault(self.name, exc)
 
 
 def _wrap(schema: dict[str, Any]) -> dict[str, Any]:

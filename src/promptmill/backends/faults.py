@@ -12,10 +12,17 @@ would outlast the deadline ends the retries at once with the mapped error (its
 Each backend classifies its SDK's exceptions into a ``Fault``: the
 ``promptmill.errors`` instance to raise and whether the fault is worth retrying.
 Nothing from an SDK escapes this module's loop.
+
+An upstream that cannot be reached, or does not answer within the deadline, is an
+``OverloadedError`` (529, with ``retry-after``): the caller can do nothing but try
+again shortly, which is what that type tells the official clients. Its message never
+names the backend's address or an exception class (those are internal and may be
+private); the details go to the server's log instead.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,8 +38,15 @@ from promptmill.errors import (
 
 T = TypeVar("T")
 
+logger = logging.getLogger("promptmill.backends")
+
+UNAVAILABLE_RETRY_AFTER = 5.0
+"""Seconds an unreachable or unresponsive backend asks clients to wait (``retry-after``)."""
+
 # Statuses worth another attempt: timeouts, conflicts, rate limits, server faults, overload.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# Statuses that say the upstream (or the gateway before it) is down or swamped.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504, 529})
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,11 @@ def call_with_retries(
     while True:
         remaining = deadline - clock()
         if remaining <= 0:
-            raise APIError(f"backend call did not finish within the {timeout:.1f}s deadline")
+            raise OverloadedError(
+                f"the backend did not answer within the request's {timeout:.1f}s deadline; "
+                "retry later",
+                retry_after=UNAVAILABLE_RETRY_AFTER,
+            )
         try:
             return attempt(remaining)
         except PromptmillError:
@@ -112,7 +130,7 @@ def status_fault(
     """Map an upstream HTTP error to promptmill's error and retry decision.
 
     ``overloaded`` marks vendor-specific overload signals (Anthropic's
-    ``overloaded_error`` type) beyond the 529/503 statuses.
+    ``overloaded_error`` type) beyond the ``UNAVAILABLE_STATUSES``.
     """
     where = f"the {backend} backend"
     if status in (401, 403):
@@ -130,9 +148,12 @@ def status_fault(
             retryable=True,
             retry_after=retry_after,
         )
-    if overloaded or status in (503, 529):
+    if overloaded or status in UNAVAILABLE_STATUSES:
         return Fault(
-            OverloadedError(f"{where} is overloaded (HTTP {status}): {message}"),
+            OverloadedError(
+                f"{where} is overloaded (HTTP {status}): {message}",
+                retry_after=retry_after if retry_after is not None else UNAVAILABLE_RETRY_AFTER,
+            ),
             retryable=True,
             retry_after=retry_after,
         )
@@ -145,19 +166,34 @@ def status_fault(
 
 def timeout_fault(backend: str, seconds: float) -> Fault:
     """A call that ran out of time; not retried, since the deadline is spent."""
+    logger.warning("the %s backend did not answer within %.1fs", backend, seconds)
     return Fault(
-        APIError(
-            f"backend timed out after {seconds:.1f}s waiting for the {backend} backend "
-            f"(the request's deadline; raise PROMPTMILL_REQUEST_TIMEOUT for slow models)"
+        OverloadedError(
+            f"the {backend} backend did not answer within {seconds:.1f}s (the request's "
+            "deadline); retry later, or raise PROMPTMILL_REQUEST_TIMEOUT for slow models",
+            retry_after=UNAVAILABLE_RETRY_AFTER,
         ),
         retryable=False,
     )
 
 
 def connection_fault(backend: str, base_url: str, cause: BaseException) -> Fault:
-    """No connection to the backend; retried, since servers restart."""
+    """No connection to the backend; retried, since servers restart.
+
+    The address and the cause are logged, not told: they are the operator's business.
+    """
     detail = str(cause.__cause__ or cause) or type(cause).__name__
+    logger.warning("could not connect to the %s backend at %s: %s", backend, base_url, detail)
     return Fault(
-        APIError(f"could not connect to the {backend} backend at {base_url}: {detail}"),
+        OverloadedError(
+            f"the {backend} backend is unreachable; retry later",
+            retry_after=UNAVAILABLE_RETRY_AFTER,
+        ),
         retryable=True,
     )
+
+
+def unexpected_fault(backend: str, exc: Exception) -> Fault:
+    """Anything the SDK raised that no rule above covers: logged in full, told in general."""
+    logger.error("the %s backend failed unexpectedly", backend, exc_info=exc)
+    return Fault(APIError(f"the {backend} backend failed unexpectedly"), retryable=False)

@@ -2,8 +2,10 @@
 
 It is the zero-configuration default, so a fresh install works offline. The model is
 loaded once per process and shared; llama.cpp contexts are not thread-safe, so calls
-are serialised by a lock (a request that cannot get the model before its deadline gets
-``OverloadedError``, the API's 529, rather than queueing forever). JSON-schema
+are serialised by a lock. The queue before it is bounded: at most ``max_queue`` calls
+wait while one runs, and the next is refused at once with ``OverloadedError`` (the
+API's 529, with ``retry-after``); a waiting call that cannot get the model before its
+deadline gets the same, rather than queueing forever. JSON-schema
 constraints are enforced while decoding with llama.cpp's grammar support.
 """
 
@@ -24,6 +26,9 @@ from llama_cpp import Llama
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
 from promptmill.errors import APIError, InvalidRequestError, OverloadedError
+
+BUSY_RETRY_AFTER = 2.0
+"""Seconds a caller refused by the busy embedded model is told to wait."""
 
 if TYPE_CHECKING:
     from promptmill.config import Settings
@@ -74,6 +79,7 @@ class LocalBackend:
         threads: int | None = None,
         context: int = 4096,
         seed: int = 7,
+        max_queue: int = 4,
     ) -> None:
         self.model = model_id
         self.model_path = model_path
@@ -92,12 +98,19 @@ class LocalBackend:
             )
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
+        self.max_queue = max_queue
+        self._waiting = 0
+        self._queue_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
         path, model_id = resolve_model_path(settings.local_model, settings.model_cache_path)
         return cls(
-            path, model_id=model_id, threads=settings.local_threads, context=settings.local_context
+            path,
+            model_id=model_id,
+            threads=settings.local_threads,
+            context=settings.local_context,
+            max_queue=settings.local_max_queue,
         )
 
     def chat(self, request: ChatRequest) -> ChatReply:
@@ -108,10 +121,24 @@ class LocalBackend:
                 "PROMPTMILL_LOCAL_MODEL set to it"
             )
         deadline = time.monotonic() + request.timeout
-        if not self._lock.acquire(timeout=max(0.0, request.timeout)):
+        with self._queue_lock:
+            if self._lock.locked() and self._waiting >= self.max_queue:
+                raise OverloadedError(
+                    f"the local model is busy and {self._waiting} call(s) already wait for "
+                    "it; retry shortly (PROMPTMILL_LOCAL_MAX_QUEUE sets the queue)",
+                    retry_after=BUSY_RETRY_AFTER,
+                )
+            self._waiting += 1
+        try:
+            acquired = self._lock.acquire(timeout=max(0.0, request.timeout))
+        finally:
+            with self._queue_lock:
+                self._waiting -= 1
+        if not acquired:
             raise OverloadedError(
-                "the local model is busy with other requests; retry later "
-                "(or raise PROMPTMILL_REQUEST_TIMEOUT)"
+                "the local model stayed busy with other requests until this one's deadline; "
+                "retry later (or raise PROMPTMILL_REQUEST_TIMEOUT)",
+                retry_after=BUSY_RETRY_AFTER,
             )
         try:
             return self._chat_locked(request, deadline)

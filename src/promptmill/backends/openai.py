@@ -29,14 +29,16 @@ from openai.types.chat import ChatCompletion
 
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.faults import (
+    UNAVAILABLE_RETRY_AFTER,
     Fault,
     call_with_retries,
     connection_fault,
     status_fault,
     timeout_fault,
+    unexpected_fault,
     upstream_message,
 )
-from promptmill.errors import APIError, parse_retry_after
+from promptmill.errors import APIError, OverloadedError, parse_retry_after
 
 if TYPE_CHECKING:
     from promptmill.config import Settings
@@ -125,7 +127,11 @@ class OpenAIBackend:
             return self._reply(completion)
         if first_rejection is not None:
             raise APIError(first_rejection.message) from first_rejection
-        raise APIError(f"backend call did not finish within the {request.timeout:.1f}s deadline")
+        raise OverloadedError(
+            f"the {self.name} backend did not answer within the request's "
+            f"{request.timeout:.1f}s deadline; retry later",
+            retry_after=UNAVAILABLE_RETRY_AFTER,
+        )
 
     def _remember(self, mode: SchemaMode) -> None:
         with self._lock:
@@ -218,10 +224,7 @@ class OpenAIBackend:
                 retry_after=parse_retry_after(exc.response.headers),
                 key_setting=KEY_SETTING,
             )
-        return Fault(
-            APIError(f"the {self.name} backend failed: {type(exc).__name__}: {exc}"),
-            retryable=False,
-        )
+        return unexpected_fault(self.name, exc)
 
 
 def _schema_name(schema: dict[str, Any]) -> str:

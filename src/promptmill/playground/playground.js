@@ -406,8 +406,14 @@ function endpointName(endpoint) {
   return ENDPOINT_LABELS[last] || last;
 }
 
+// Without PROMPTMILL_STORE_BODIES a record keeps only the body sizes ({body_bytes, ...}).
+function bodyStored(call) {
+  return !("body_bytes" in (call.request || {}));
+}
+
 function callSummary(call) {
   const request = call.request || {};
+  if (!bodyStored(call)) return `(body not kept: ${request.body_bytes.toLocaleString()} bytes)`;
   if (request.task) return request.task;
   const first = (request.messages || [])[0];
   return first ? messageText(first) : "(empty request)";
@@ -469,6 +475,11 @@ async function reopen(callId) {
   }
   const request = call.request || {};
   const name = endpointName(call.endpoint);
+  if (!bodyStored(call)) {
+    showError("history-error", new ApiError("not_stored",
+      "this server keeps only the sizes of request bodies (PROMPTMILL_STORE_BODIES is off)"));
+    return;
+  }
   if (name === "templatize") {
     selectTab("templatize");
     const first = (request.messages || [])[0];
