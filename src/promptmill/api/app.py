@@ -35,7 +35,7 @@ from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.evaluation_schemas import REQUEST_MODELS as EVALUATION_REQUEST_MODELS
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
-from promptmill.api.rate_limit import SlidingWindowRateLimiter
+from promptmill.api.rate_limit import make_rate_limits
 from promptmill.api.state import AppState
 from promptmill.config import Settings
 from promptmill.startup import build_engine
@@ -67,11 +67,7 @@ def create_app(
 ) -> FastAPI:
     """A ready-to-serve promptmill ASGI app; ``engine``/``store`` default to the settings'."""
     settings = settings or Settings()
-    state = AppState(
-        rate_limiter=SlidingWindowRateLimiter(settings.rate_limit_per_minute),
-        engine=engine,
-        store=store,
-    )
+    state = AppState(engine=engine, store=store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +79,9 @@ def create_app(
             state.store = owned_store
         jobs: EvalJobs | None = None
         try:
+            state.rate_limits = await anyio.to_thread.run_sync(
+                make_rate_limits, settings, state.store
+            )
             if state.engine is None:
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
             jobs = await anyio.to_thread.run_sync(

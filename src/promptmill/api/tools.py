@@ -3,17 +3,21 @@
 Every tool call goes through the same steps, in this order, so a client always learns
 about the most fundamental problem first:
 
-1. The key (``auth.authenticate_key``, 401). From here on the call is recorded
-   (``recording``).
+1. The key (``auth.authenticate_key``, 401; 429 for an address that has failed too
+   many key checks). From here on the call is recorded (``recording``).
 2. ``anthropic-version``, then ``anthropic-beta`` (``auth``, 400).
-3. The per-key rate limit (429 ``rate_limit_error`` with ``retry-after``).
-4. The body: JSON object, then the request model (``schemas``), whose last check is the
+3. The body: JSON object, then the request model (``schemas``), whose last check is the
    message-order rule; any problem is a 400 whose message starts with the field path.
+4. The per-key rate limit (``rate_limit``; 429 ``rate_limit_error`` with
+   ``retry-after``), shared by every server process. It comes after the body so that
+   only well-formed requests use up the quota: a request that could never be served
+   costs its sender nothing, and a client over its quota still learns what is wrong
+   with a malformed request first.
 5. The engine, in a worker thread. Its errors keep their type and status (529 for an
    overloaded backend). The answer is the engine's result, serialized by the route's
    ``response_model``, or its Server-Sent Events (``streaming``).
 
-The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-3
+The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
 come before it, and so the raw request can be recorded. The request models still
 document ``/openapi.json`` through ``openapi_extra``.
 """
@@ -137,17 +141,17 @@ async def _serve_tool_call(
     accept: str | None,
 ) -> PromptResult | Response:
     state = app_state(request)
-    key = await authenticate_key(state, api_key, authorization)
+    key = await authenticate_key(request, api_key, authorization)
     recorder = CallRecorder(state, key, tool.endpoint, request_id_of(request.scope))
     try:
         check_anthropic_version(version)
         check_prompt_tools_beta(betas or [])
-        state.rate_limiter.check(key.id)
         recorder.request_json = parse_json_object(await request.body())
         try:
             params = tool.request_model.model_validate(recorder.request_json)
         except ValidationError as exc:
             raise invalid_request_from(exc) from None
+        await state.limits().count_request(key.id)
         engine = state.engine
         if engine is None:
             raise APIError("the engine is not ready")
