@@ -2,7 +2,9 @@
 
 The engine is built once per process at startup (the lifespan), in a worker thread,
 so an embedded model is loaded before the first request rather than during it; tests
-and the CLI may pass a ready engine or store instead. The store opened here is closed
+and the CLI may pass a ready engine or store instead. The rate limits
+(``rate_limit.make_rate_limits``) follow the store: made with it, at once when it is
+passed in. The store opened here is closed
 at shutdown; one passed in belongs to the caller. The lifespan also starts the
 evaluation queue (``promptmill.jobs``): its worker threads, and the re-enqueueing of
 runs left unfinished by a previous process; they stop before the store closes.
@@ -68,6 +70,8 @@ def create_app(
     """A ready-to-serve promptmill ASGI app; ``engine``/``store`` default to the settings'."""
     settings = settings or Settings()
     state = AppState(engine=engine, store=store)
+    if store is not None:  # ready now, so the app also works without its lifespan
+        state.rate_limits = make_rate_limits(settings, store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,9 +83,10 @@ def create_app(
             state.store = owned_store
         jobs: EvalJobs | None = None
         try:
-            state.rate_limits = await anyio.to_thread.run_sync(
-                make_rate_limits, settings, state.store
-            )
+            if state.rate_limits is None:
+                state.rate_limits = await anyio.to_thread.run_sync(
+                    make_rate_limits, settings, state.store
+                )
             if state.engine is None:
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
             jobs = await anyio.to_thread.run_sync(
