@@ -121,6 +121,20 @@ def create_app(
     return app
 
 
+APP_FACTORY = "promptmill.api.app:app_from_environment"
+"""What each process of ``promptmill serve --workers N`` imports (uvicorn's ``factory``)."""
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one server process, configured from the environment alone.
+
+    ``promptmill serve --workers N`` starts N processes that import this by name, so
+    each builds its own engine, store connections and evaluation threads in its
+    lifespan; what they share lives in the database (or Redis), not in memory.
+    """
+    return create_app(Settings.load())
+
+
 def _include_playground(app: FastAPI) -> None:
     """Mount the playground page when its module is installed; a broken one fails loudly."""
     if importlib.util.find_spec("promptmill.api.web") is None:
