@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from promptmill.protocol import TEMPLATIZE_PATH
+from promptmill.protocol import HISTORY_PATH, TEMPLATIZE_PATH
 from promptmill.store import Store
 from tests.scaleout.conftest import ServeFactory, ServeProcess, headers
 
@@ -27,6 +27,28 @@ def _key(database_url: str, workspace: str = "default") -> str:
     with Store.open(database_url) as store:
         _, secret = store.create_key(workspace=workspace)
     return secret
+
+
+def test_keys_history_and_usage_are_one_across_both_servers(serve_factory: ServeFactory) -> None:
+    first, second = (serve_factory.serve() for _ in range(2))
+    with Store.open(serve_factory.database_url) as store:
+        info, secret = store.create_key()
+    served = httpx.post(first.url + TEMPLATIZE_PATH, headers=headers(secret), json=BODY, timeout=30)
+    call_id = served.headers["request-id"]
+
+    entry = httpx.get(f"{second.url}{HISTORY_PATH}/{call_id}", headers=headers(secret))
+    with Store.open(serve_factory.database_url) as store:
+        (usage,) = store.usage_totals("default")
+        store.revoke_key(info.id)
+    refused = [
+        httpx.post(server.url + TEMPLATIZE_PATH, headers=headers(secret), json=BODY).status_code
+        for server in (first, second)
+    ]
+
+    assert served.status_code == 200 and entry.status_code == 200, entry.text
+    assert entry.json()["id"] == call_id
+    assert usage.calls == 1
+    assert refused == [401, 401]
 
 
 def test_the_rate_limit_of_a_key_holds_across_both_servers(serve_factory: ServeFactory) -> None:
