@@ -128,6 +128,11 @@ def serve(host: str, port: int, backend: str | None, log_level: str, workers: in
             make_rate_limits(settings, store)
         except ConfigurationError as exc:
             raise click.ClickException(f"misconfigured: {exc.message}") from None
+        if workers > 1 and store.in_memory:
+            raise click.ClickException(
+                "misconfigured: PROMPTMILL_DATABASE_URL: --workers above 1 needs a database "
+                "the processes share; an in-memory one is private to each process"
+            )
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -107,3 +107,18 @@ def test_an_unreachable_redis_stops_serve_before_listening(tmp_path: Path) -> No
     assert "PROMPTMILL_REDIS_URL" in result.stderr
     assert "serving on" not in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_workers_refuse_an_in_memory_database_before_listening(tmp_path: Path) -> None:
+    result = _serve_fails(
+        tmp_path,
+        "--workers",
+        "2",
+        PROMPTMILL_BACKEND="openai",
+        PROMPTMILL_OPENAI_API_KEY="test",
+        PROMPTMILL_DATABASE_URL="sqlite://",
+    )
+
+    assert result.returncode != 0
+    assert "PROMPTMILL_DATABASE_URL" in result.stderr
+    assert "serving on" not in result.stdout
