@@ -226,7 +226,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "invalid_request_error: a malformed header or body; the message names the field.",
         401: "authentication_error: missing, unknown or revoked x-api-key.",
         404: "not_found_error: no such prompt, version, dataset or run in this workspace.",
-        429: "rate_limit_error: too many requests for this key; see `retry-after`.",
+        429: "rate_limit_error: too many requests for this key, or too many failed key checks "
+        "from this address; see `retry-after`.",
     }.items()
 }
 

@@ -33,7 +33,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "invalid_request_error: a malformed header or body; the message names the field.",
         401: "authentication_error: missing, unknown or revoked x-api-key.",
         413: "request_too_large: the body exceeds PROMPTMILL_MAX_BODY_BYTES.",
-        429: "rate_limit_error: too many requests for this key; see `retry-after`.",
+        429: "rate_limit_error: too many requests for this key, or too many failed key checks "
+        "from this address; see `retry-after`.",
         500: "api_error: an unexpected error.",
         529: "overloaded_error: the model backend is overloaded.",
     }.items()
