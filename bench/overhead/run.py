@@ -7,6 +7,12 @@ temporary ``PROMPTMILL_HOME``), the bare app (``bare_app.py`` under uvicorn), an
 measurement, the load generator (``load.py``). For each concurrency level the two
 servers are loaded in turn with the same request; reported are requests/s, p50 and p99
 latency of each, and the ratios promptmill/bare.
+
+Then the scale-out part: ``promptmill serve --workers N`` for each N of ``--workers``
+(default 1 and 2), on the same home and key, loaded at the highest concurrency level;
+reported are its requests/s and latencies per N. The fake backend answers at once, so
+this measures promptmill's own work spread over processes (on a machine with fewer
+free cores than processes, the figures show the contention, not the scaling).
 """
 
 from __future__ import annotations
@@ -161,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requests", type=int, help="max requests per measurement (default 5000; 30 quick)"
     )
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="comma-separated `serve --workers` counts for the scale-out part (default 1,2)",
+    )
     args = parser.parse_args(argv)
+    worker_counts = [int(w) for w in args.workers.split(",")]
     levels = [int(c) for c in (args.concurrency or ("1,4" if args.quick else "1,16,64")).split(",")]
     duration = args.duration or (1.0 if args.quick else 10.0)
     max_requests = args.requests or (30 if args.quick else 5000)
@@ -171,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="promptmill-bench-") as home,
         open(Path(home) / "servers.log", "wb") as log,
     ):
-        base_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        # The repo first (for bench/ and tests/), then whatever the caller had (a src/).
+        search_path = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+        base_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, search_path))}
         fake_port, promptmill_port, bare_port = free_port(), free_port(), free_port()
         fake_cmd = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(fake_port)]
         with started(fake_cmd, base_env, log, stdout=subprocess.PIPE) as fake:
@@ -214,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 measurements = _measure(
                     levels, duration, max_requests, key, promptmill_port, bare_port
                 )
+            scale_out = _measure_workers(
+                worker_counts, max(levels), duration, max_requests, key, env, log
+            )
         server_log = (Path(home) / "servers.log").read_text(errors="replace")
 
     for level in measurements:
@@ -225,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     for level in measurements:
         for side in ("promptmill", "bare"):
             level[side] = _stats(level[side])
-    markdown = _render(measurements, chart)
+    for run in scale_out:
+        run["load"] = _stats(run["load"])
+    markdown = _render(measurements, chart) + _render_workers(scale_out)
     data = {
         "quick": args.quick,
         "duration_seconds": duration,
@@ -234,13 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         "request_body": json.loads(BODY),
         "chart": chart,
         "levels": measurements,
+        "workers": scale_out,
     }
     json_path, _ = write_results("overhead", data, markdown, args.results_dir)
     print(markdown)
     print(f"\nwrote {json_path}")
     failed = any(
         level[side]["ok"] == 0 for level in measurements for side in ("promptmill", "bare")
-    )
+    ) or any(run["load"]["ok"] == 0 for run in scale_out)
     return 1 if failed else 0
 
 
@@ -292,6 +312,78 @@ def _measure(
             file=sys.stderr,
         )
     return measurements
+
+
+def _measure_workers(
+    counts: list[int],
+    concurrency: int,
+    duration: float,
+    max_requests: int,
+    key: str,
+    env: dict[str, str],
+    log: IO[bytes],
+) -> list[dict[str, Any]]:
+    """Throughput of ``promptmill serve --workers N`` for each N, at one concurrency."""
+    runs = []
+    for workers in counts:
+        port = free_port()
+        command = [
+            *_PROMPTMILL,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ]
+        with started(command, {**env, "PROMPTMILL_EVAL_WORKERS": "0"}, log) as server:
+            wait_until_serving(port, server)
+            load = run_load(
+                f"http://127.0.0.1:{port}{ENDPOINT}",
+                concurrency,
+                max_requests,
+                duration,
+                [f"x-api-key:{key}", *API_HEADERS],
+            )
+        runs.append({"workers": workers, "concurrency": concurrency, "load": load})
+        print(
+            f"--workers {workers}, c={concurrency}: {load['requests_per_second']:.0f} req/s "
+            f"p50 {load['latency_ms']['p50']:.1f} ms",
+            file=sys.stderr,
+        )
+    return runs
+
+
+def _render_workers(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return ""
+    base = runs[0]["load"]["requests_per_second"]
+    rows = [
+        [
+            run["workers"],
+            run["concurrency"],
+            run["load"]["requests_per_second"],
+            ratio(run["load"]["requests_per_second"], base),
+            run["load"]["latency_ms"]["p50"],
+            run["load"]["latency_ms"]["p99"],
+            run["load"]["errors"],
+        ]
+        for run in runs
+    ]
+    table = markdown_table(
+        [
+            "serve --workers",
+            "clients",
+            "req/s",
+            f"vs {runs[0]['workers']}",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+        ],
+        rows,
+    )
+    return f"\n\n## Throughput by worker processes\n\n{table}\n"
 
 
 def _render(levels: list[dict[str, Any]], chart: str | None) -> str:

@@ -79,20 +79,34 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
     show_default=True,
     help="Server log verbosity. API keys are never logged.",
 )
-def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port. Each builds its own engine and runs "
+    "PROMPTMILL_EVAL_WORKERS evaluation threads; keys, usage, history, the rate limit and "
+    "the evaluation queue are shared through the database (or PROMPTMILL_REDIS_URL). "
+    "Meant for remote backends: with the local one, every process loads the model.",
+)
+def serve(host: str, port: int, backend: str | None, log_level: str, workers: int) -> None:
     """Serve the Prompt Tools API over HTTP until Ctrl-C.
 
     Clients written for api.anthropic.com work by changing the base URL to the one printed
     and using a promptmill key (`promptmill keys create`). The model is loaded once, before
     the server accepts requests. Settings come from PROMPTMILL_* environment variables;
-    a wrong or missing one stops the command before it listens, naming the setting.
+    a wrong or missing one stops the command before it listens, naming the setting (with
+    --workers above 1 too: the backend and the rate limit's storage are checked here
+    first, then each process builds its own).
     """
+    import os
     import socket
 
     with _needs_extra("server"):
         import uvicorn
 
         from promptmill.api.app import create_app
+        from promptmill.api.rate_limit import make_rate_limits
         from promptmill.api.request_limits import uvicorn_options
         from promptmill.config import Settings
         from promptmill.store import Store
@@ -111,6 +125,15 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
         ) from None
     store = Store.open(settings.resolved_database_url)
     try:
+        try:
+            make_rate_limits(settings, store)
+        except ConfigurationError as exc:
+            raise click.ClickException(f"misconfigured: {exc.message}") from None
+        if workers > 1 and store.in_memory:
+            raise click.ClickException(
+                "misconfigured: PROMPTMILL_DATABASE_URL: --workers above 1 needs a database "
+                "the processes share; an in-memory one is private to each process"
+            )
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -130,6 +153,18 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
         click.echo(f"backend: {engine.backend.name}, model: {engine.backend.model}")
         if not any(not key.revoked for key in store.list_keys()):
             click.echo("No API key yet: create one with `promptmill keys create`.")
+        if workers > 1:
+            threads = settings.eval_workers
+            click.echo(
+                f"{workers} worker processes; evaluation: {threads} threads in each "
+                f"({workers * threads} in all)"
+            )
+            if backend:  # the processes read their settings from the environment
+                os.environ["PROMPTMILL_BACKEND"] = backend
+            del engine  # each process builds its own
+            store.close()
+            _serve_processes(workers, sock, log_level, settings)
+            return
         app = create_app(settings, engine=engine, store=store)
         server = uvicorn.Server(
             uvicorn.Config(app, log_level=log_level, **uvicorn_options(settings))
@@ -142,6 +177,32 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
             sock.close()
     finally:
         store.close()
+
+
+def _serve_processes(workers: int, sock: Any, log_level: str, settings: Any) -> None:
+    """Run ``workers`` uvicorn processes on the bound socket until a signal stops them.
+
+    uvicorn's supervisor spawns fresh interpreters that import the app factory by name
+    (``app_from_environment``), forwards SIGINT/SIGTERM to them (each shuts down
+    gracefully) and restarts one that dies.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from promptmill.api.app import APP_FACTORY
+    from promptmill.api.request_limits import uvicorn_options
+
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        workers=workers,
+        log_level=log_level,
+        **uvicorn_options(settings, worker_processes=True),
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 @main.command()

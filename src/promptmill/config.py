@@ -65,7 +65,16 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
 
     rate_limit_per_minute: int = Field(
-        default=0, ge=0, description="Requests per minute per key; 0 turns the limit off."
+        default=0,
+        ge=0,
+        description="Well-formed requests per minute per key, shared by every server process "
+        "(in Redis when PROMPTMILL_REDIS_URL is set, else in the database); 0 turns it off.",
+    )
+    failed_key_checks_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Failed key checks per minute per client address; beyond it that address's "
+        "key checks are answered 429 until the minute frees a slot. 0 turns it off.",
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
@@ -135,8 +144,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="redis:// URL of a shared evaluation queue; default: the queue lives "
-        "beside the store (a SQLite file under PROMPTMILL_HOME, or the PostgreSQL database).",
+        description="redis:// URL shared by every server process for the evaluation queue and "
+        "the rate limit; default: both live in the store's database (a SQLite file under "
+        "PROMPTMILL_HOME, or the PostgreSQL database).",
     )
 
     @field_validator("backend")

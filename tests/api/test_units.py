@@ -1,58 +1,12 @@
-"""The pieces of the HTTP layer that need no server: header parsing, limits, messages."""
+"""The pieces of the HTTP layer that need no server: header parsing and messages."""
 
 from __future__ import annotations
 
 import pytest
 
 from promptmill.api.auth import bearer_token, beta_names, check_anthropic_version
-from promptmill.api.rate_limit import SlidingWindowRateLimiter
 from promptmill.api.streaming import wants_event_stream
-from promptmill.errors import InvalidRequestError, RateLimitError
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_rate_limiter_refuses_the_request_over_the_limit_with_retry_after() -> None:
-    clock = _Clock()
-    limiter = SlidingWindowRateLimiter(2, clock=clock)
-    limiter.check("key_a")
-    clock.now += 10
-    limiter.check("key_a")
-    clock.now += 5
-    with pytest.raises(RateLimitError) as caught:
-        limiter.check("key_a")
-    assert caught.value.retry_after == 45  # the first request leaves the window at +60
-
-
-def test_rate_limiter_window_slides() -> None:
-    clock = _Clock()
-    limiter = SlidingWindowRateLimiter(1, clock=clock)
-    limiter.check("key_a")
-    clock.now += 60
-    limiter.check("key_a")
-
-
-def test_rejected_requests_do_not_use_up_the_window() -> None:
-    clock = _Clock()
-    limiter = SlidingWindowRateLimiter(1, clock=clock)
-    limiter.check("key_a")
-    for _ in range(5):
-        with pytest.raises(RateLimitError):
-            limiter.check("key_a")
-    clock.now += 60
-    limiter.check("key_a")
-
-
-def test_zero_turns_the_rate_limit_off() -> None:
-    limiter = SlidingWindowRateLimiter(0)
-    for _ in range(1000):
-        limiter.check("key_a")
+from promptmill.errors import InvalidRequestError
 
 
 def test_beta_names_merge_repeated_and_comma_separated_headers() -> None:

@@ -28,7 +28,7 @@ def run_bench(
     """Run ``python -m bench.<name> --quick``; return its JSON after checking exit and files."""
     env = {
         **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         "PROMPTMILL_HOME": str(results / "home"),
         "PROMPTMILL_LOCAL_MODEL": "smollm2-135m",
         # The 2-core CI box is shared; the quick runs measure nothing, they must only finish.
@@ -116,7 +116,9 @@ def test_local_quick_measures_both_sides_on_the_same_model(tmp_path: Path) -> No
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
-def test_overhead_quick_loads_both_servers_at_each_level(tmp_path: Path) -> None:
+def test_overhead_quick_loads_both_servers_at_each_level_and_one_and_two_workers(
+    tmp_path: Path,
+) -> None:
     data = run_bench("overhead", tmp_path, {})
     assert [level["concurrency"] for level in data["levels"]] == [1, 4]
     for level in data["levels"]:
@@ -124,6 +126,10 @@ def test_overhead_quick_loads_both_servers_at_each_level(tmp_path: Path) -> None
             assert level[side]["ok"] > 0
             assert {"p50", "p99"} <= set(level[side]["latency_ms"])
         assert level["ratios"]["requests_per_second"] > 0
+    assert [run["workers"] for run in data["workers"]] == [1, 2]
+    for run in data["workers"]:
+        assert run["concurrency"] == 4
+        assert run["load"]["ok"] > 0 and run["load"]["errors"] == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups and signals")

@@ -49,6 +49,8 @@ def test_migrations_create_every_table_from_an_empty_database(database_url: str)
             "datasets",
             "eval_runs",
             "eval_results",
+            "rate_limit_buckets",
+            "rate_limit_hits",
         }
         assert set(inspector.get_table_names()) == model_tables | {"alembic_version"}
         assert set(Base.metadata.tables) == model_tables
@@ -138,7 +140,7 @@ def test_upgrade_from_0001_keeps_keys_and_calls_and_adds_evaluation(database_url
         old_schema.close()
 
     with Store.open(database_url) as store:
-        assert current_revision(store.engine) == head_revision() == "0002"
+        assert current_revision(store.engine) == head_revision() == "0003"
         assert store.authenticate(secret) == info
         stored = store.get_call("before", call_id)
         assert stored is not None and stored.key_id == info.id
@@ -194,3 +196,17 @@ def test_the_queue_tables_in_a_postgresql_store_are_not_the_migrations_concern(
             )
     assert any(diff[0] == "remove_table" for diff in unfiltered)
     assert filtered == []
+
+
+def test_upgrade_from_0002_adds_the_rate_limit_and_keeps_the_keys(database_url: str) -> None:
+    _migrate(database_url, "0002")
+    old_schema = Store(_create_engine(make_url(database_url)))
+    try:
+        info, secret = old_schema.create_key(workspace="before")
+    finally:
+        old_schema.close()
+
+    with Store.open(database_url) as store:
+        assert current_revision(store.engine) == "0003"
+        assert store.authenticate(secret) == info
+        assert store.acquire_rate_slot(f"key:{info.id}", 1, 60.0, 1000.0) is None

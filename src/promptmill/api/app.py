@@ -2,7 +2,9 @@
 
 The engine is built once per process at startup (the lifespan), in a worker thread,
 so an embedded model is loaded before the first request rather than during it; tests
-and the CLI may pass a ready engine or store instead. The store opened here is closed
+and the CLI may pass a ready engine or store instead. The rate limits
+(``rate_limit.make_rate_limits``) follow the store: made with it, at once when it is
+passed in. The store opened here is closed
 at shutdown; one passed in belongs to the caller. The lifespan also starts the
 evaluation queue (``promptmill.jobs``): its worker threads, and the re-enqueueing of
 runs left unfinished by a previous process; they stop before the store closes.
@@ -44,7 +46,7 @@ from promptmill.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
-from promptmill.api.rate_limit import SlidingWindowRateLimiter
+from promptmill.api.rate_limit import make_rate_limits
 from promptmill.api.request_limits import RequestBodyGuard
 from promptmill.api.state import AppState
 from promptmill.api.streaming import finish_streams
@@ -79,12 +81,13 @@ def create_app(
     """A ready-to-serve promptmill ASGI app; ``engine``/``store`` default to the settings'."""
     settings = settings or Settings()
     state = AppState(
-        rate_limiter=SlidingWindowRateLimiter(settings.rate_limit_per_minute),
         capacity=Capacity.from_settings(settings),
         store_bodies_up_to=settings.stored_body_max_bytes if settings.store_bodies else None,
         engine=engine,
         store=store,
     )
+    if store is not None:  # ready now, so the app also works without its lifespan
+        state.rate_limits = make_rate_limits(settings, store, state.capacity.store_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +99,10 @@ def create_app(
             state.store = owned_store
         jobs: EvalJobs | None = None
         try:
+            if state.rate_limits is None:
+                state.rate_limits = await anyio.to_thread.run_sync(
+                    make_rate_limits, settings, state.store, state.capacity.store_threads
+                )
             if state.engine is None:
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
             jobs = await anyio.to_thread.run_sync(
@@ -145,6 +152,20 @@ def create_app(
     request_models = (*tools.REQUEST_MODELS, *EVALUATION_REQUEST_MODELS)
     app.openapi = lambda: openapi_schema(app, request_models)  # type: ignore[method-assign]
     return app
+
+
+APP_FACTORY = "promptmill.api.app:app_from_environment"
+"""What each process of ``promptmill serve --workers N`` imports (uvicorn's ``factory``)."""
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one server process, configured from the environment alone.
+
+    ``promptmill serve --workers N`` starts N processes that import this by name, so
+    each builds its own engine, store connections and evaluation threads in its
+    lifespan; what they share lives in the database (or Redis), not in memory.
+    """
+    return create_app(Settings.load())
 
 
 def _include_playground(app: FastAPI) -> None:

@@ -1,7 +1,10 @@
 """Who may call, and with which protocol headers: the checks every authenticated route makes.
 
 - ``x-api-key`` (401 ``authentication_error``): checked against the store on every
-  request, no cache, so a revoked key fails at once. ``Authorization: Bearer <key>`` is
+  request, no cache, so a revoked key fails at once. Failed checks are counted per
+  client address (``rate_limit``): beyond ``PROMPTMILL_FAILED_KEY_CHECKS_PER_MINUTE``
+  the address gets 429 ``rate_limit_error`` with ``retry-after`` before its key is
+  even looked up, so keys cannot be guessed at speed. ``Authorization: Bearer <key>`` is
   accepted too, because recent official SDKs send the key that way; ``x-api-key`` wins
   when both are present.
 - ``anthropic-version``: optional (missing is accepted, as the official clients always
@@ -22,10 +25,10 @@ from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Header
+from fastapi import Header, Request
 
 from promptmill.api.capacity import run_store
-from promptmill.api.state import AppState
+from promptmill.api.state import app_state
 from promptmill.errors import APIError, AuthenticationError, InvalidRequestError
 from promptmill.protocol import PROMPT_TOOLS_BETA
 
@@ -106,20 +109,31 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, as uvicorn reports it (a trusted proxy's header included)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def authenticate_key(
-    state: AppState, api_key: str | None, authorization: str | None
+    request: Request, api_key: str | None, authorization: str | None
 ) -> ApiKeyInfo:
     """The key of a request (``x-api-key`` or a Bearer token), checked on every call.
 
-    No cache, so a revoked key fails at once; shared by every authenticated route.
+    No cache, so a revoked key fails at once; shared by every authenticated route. An
+    address over its failed-check limit gets ``RateLimitError`` instead of a lookup, and
+    the failure that goes over the limit is answered with it too.
     """
     api_key = api_key or bearer_token(authorization)
     if not api_key:
         raise AuthenticationError("x-api-key header is required")
+    state = app_state(request)
     store = state.store
     if store is None:
         raise APIError("the key store is not ready")
+    address = client_address(request)
+    await state.limits().refuse_blocked_address(address)
     key = await run_store(state.capacity, partial(store.authenticate, api_key))
     if key is None:
+        await state.limits().count_failed_check(address)
         raise AuthenticationError("invalid x-api-key")
     return key

@@ -2,8 +2,9 @@
 
 Everything lives under ``/v1/promptmill/`` and passes the prompt tools' checks, in
 their order: the key (401), ``anthropic-version`` (400), ``anthropic-beta`` (400), the
-per-key rate limit (429), then the body, parsed by hand after those checks so a
-request without a key learns that first. Errors use the API's error body; a bad
+body (400), parsed by hand after those checks so a request without a key learns that
+first, then the per-key rate limit (429), so that only well-formed requests use up the
+quota (routes without a body count at once). Errors use the API's error body; a bad
 field is a 400 whose message starts with the field's path. Everything is scoped to
 the key's workspace: another workspace's prompt, dataset or run is a 404.
 
@@ -83,7 +84,7 @@ T = TypeVar("T")
 # --- plumbing -----------------------------------------------------------------------
 
 
-async def _caller(
+async def _checked_caller(
     request: Request,
     x_api_key: auth.ApiKeyHeader = None,
     authorization: auth.AuthorizationHeader = None,
@@ -91,15 +92,23 @@ async def _caller(
     anthropic_beta: auth.BetaHeader = None,
 ) -> ApiKeyInfo:
     """The key of the request, after the same checks as the prompt tools, in their order."""
-    state = app_state(request)
-    key = await auth.authenticate_key(state, x_api_key, authorization)
+    key = await auth.authenticate_key(request, x_api_key, authorization)
     auth.check_anthropic_version(anthropic_version)
     auth.check_prompt_tools_beta(anthropic_beta or [])
-    state.rate_limiter.check(key.id)
+    return key
+
+
+async def _caller(
+    request: Request, key: Annotated[ApiKeyInfo, Depends(_checked_caller)]
+) -> ApiKeyInfo:
+    """The checked key, its request counted against its rate limit (no body to wait for)."""
+    await app_state(request).limits().count_request(key.id)
     return key
 
 
 Caller = Annotated[ApiKeyInfo, Depends(_caller)]
+BodyCaller = Annotated[ApiKeyInfo, Depends(_checked_caller)]
+"""For routes with a JSON body: ``_body`` counts the request once the body is valid."""
 
 
 def _store(request: Request) -> Store:
@@ -134,12 +143,15 @@ async def _model_call(request: Request, function: Callable[..., T], *args: Any, 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-async def _body(request: Request, model: type[ModelT]) -> ModelT:
+async def _body(request: Request, model: type[ModelT], key: ApiKeyInfo) -> ModelT:
+    """The request's valid body; then, and only then, the request counts for ``key``."""
     payload = parse_json_object(await request.body())
     try:
-        return model.model_validate(payload)
+        body = model.model_validate(payload)
     except ValidationError as exc:
         raise invalid_request_from(exc) from None
+    await app_state(request).limits().count_request(key.id)
+    return body
 
 
 def _with_field(field: str, error: PromptmillError) -> InvalidRequestError:
@@ -227,7 +239,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "invalid_request_error: a malformed header or body; the message names the field.",
         401: "authentication_error: missing, unknown or revoked x-api-key.",
         404: "not_found_error: no such prompt, version, dataset or run in this workspace.",
-        429: "rate_limit_error: too many requests for this key; see `retry-after`.",
+        429: "rate_limit_error: too many requests for this key, or too many failed key checks "
+        "from this address; see `retry-after`.",
     }.items()
 }
 
@@ -249,10 +262,10 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     openapi_extra=_json_body(SavePromptRequest),
     summary="Save a prompt version",
 )
-async def save_prompt(request: Request, key: Caller) -> Response:
+async def save_prompt(request: Request, key: BodyCaller) -> Response:
     """Save `messages` and `system` under `name`. A changed prompt gets the next version
     number (201); the same content as the latest version returns that version (200)."""
-    body = await _body(request, SavePromptRequest)
+    body = await _body(request, SavePromptRequest, key)
     template = _template(body.messages, body.system, "")
     version, created = await _in_store_pool(
         request,
@@ -352,9 +365,9 @@ async def diff_prompt_versions(
     openapi_extra=_json_body(SaveDatasetRequest),
     summary="Save a dataset",
 )
-async def save_dataset(request: Request, name: str, key: Caller) -> Dataset:
+async def save_dataset(request: Request, name: str, key: BodyCaller) -> Dataset:
     """Create or replace the dataset `name` from `cases`, or from a CSV or JSONL text."""
-    body = await _body(request, SaveDatasetRequest)
+    body = await _body(request, SaveDatasetRequest, key)
     if body.cases is not None:
         if body.format is not None or body.content is not None:
             raise InvalidRequestError("cases: send either 'cases' or 'format' and 'content'")
@@ -431,9 +444,9 @@ async def get_dataset(
     openapi_extra=_json_body(GenerateCasesRequest),
     summary="Generate test cases",
 )
-async def generate_test_cases(request: Request, key: Caller) -> GenerateCasesResponse:
+async def generate_test_cases(request: Request, key: BodyCaller) -> GenerateCasesResponse:
     """The model writes `count` varied, realistic cases for the prompt's variables."""
-    body = await _body(request, GenerateCasesRequest)
+    body = await _body(request, GenerateCasesRequest, key)
     store = _store(request)
     template, _ = await _in_store_pool(
         request, _resolve_prompt, store, key.workspace, body.prompt, "prompt"
@@ -578,14 +591,14 @@ def _find_run(store: Store, workspace: str, run_id: str) -> EvalRunRecord:
     openapi_extra=_json_body(CreateRunRequest),
     summary="Start an evaluation run",
 )
-async def create_run(request: Request, key: Caller) -> EvalRun:
+async def create_run(request: Request, key: BodyCaller) -> EvalRun:
     """Evaluate each variant on each case in the background; answers at once (202).
 
     Follow it with `GET runs/{id}`, or `GET runs/{id}/events` (SSE). Limits:
     `PROMPTMILL_EVAL_MAX_CASES` cases per run, `PROMPTMILL_EVAL_MAX_ACTIVE_RUNS` queued or
     running runs per workspace (400 beyond them).
     """
-    body = await _body(request, CreateRunRequest)
+    body = await _body(request, CreateRunRequest, key)
     store = _store(request)
     run = await _in_store_pool(
         request, _create_run, store, _jobs(request), key.workspace, body, _settings(request)

@@ -84,7 +84,7 @@ async def list_history(
     authorization: AuthorizationHeader = None,
 ) -> dict[str, Any]:
     """The workspace's most recent calls, newest first, with their requests and responses."""
-    key = await authenticate_key(app_state(request), x_api_key, authorization)
+    key = await authenticate_key(request, x_api_key, authorization)
     calls = await run_store(
         app_state(request).capacity,
         lambda: _store_of(request).recent_calls(key.workspace, limit=limit),
@@ -100,7 +100,7 @@ async def get_history_entry(
     authorization: AuthorizationHeader = None,
 ) -> dict[str, Any]:
     """One recorded call of the workspace; ``not_found_error`` for another workspace's call."""
-    key = await authenticate_key(app_state(request), x_api_key, authorization)
+    key = await authenticate_key(request, x_api_key, authorization)
     call = await run_store(
         app_state(request).capacity, lambda: _store_of(request).get_call(key.workspace, call_id)
     )

@@ -51,7 +51,8 @@ _ERROR_DESCRIPTIONS = {
     401: "authentication_error: missing, unknown or revoked key.",
     404: "not_found_error: no such resource in this workspace.",
     413: "request_too_large: the body exceeds PROMPTMILL_MAX_BODY_BYTES.",
-    429: "rate_limit_error: too many requests for this key; see `retry-after`.",
+    429: "rate_limit_error: too many requests for this key, or too many failed key checks "
+    "from this address; see `retry-after`.",
     500: "api_error: an unexpected error; quote the request-id when reporting it.",
     529: "overloaded_error: the model backend is overloaded.",
 }

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -89,10 +90,35 @@ def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
     return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """The ``uvicorn.Config`` options that enforce the settings' connection limits."""
+class EnvironmentHeaderTimeoutProtocol(HeaderTimeoutProtocol):
+    """``HeaderTimeoutProtocol`` whose limit comes from the environment's settings.
+
+    ``serve --workers N`` hands uvicorn's supervisor a config that is pickled into each
+    spawned worker, so its protocol must be importable by name; each worker reads
+    ``PROMPTMILL_HEADER_READ_TIMEOUT`` (which it inherits) once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = _environment_header_timeout()
+
+
+@functools.cache
+def _environment_header_timeout() -> float:
+    from promptmill.config import Settings
+
+    return Settings.load().header_read_timeout
+
+
+def uvicorn_options(settings: Settings, *, worker_processes: bool = False) -> dict[str, Any]:
+    """The ``uvicorn.Config`` options that enforce the settings' connection limits.
+
+    ``worker_processes``: for ``serve --workers N``, whose config must pickle.
+    """
     return {
-        "http": header_timeout_protocol(settings.header_read_timeout),
+        "http": EnvironmentHeaderTimeoutProtocol
+        if worker_processes
+        else header_timeout_protocol(settings.header_read_timeout),
         "timeout_keep_alive": settings.keep_alive_timeout,
         "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": MAX_INCOMPLETE_HEAD_BYTES,

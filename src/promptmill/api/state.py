@@ -1,4 +1,4 @@
-"""What the routes of one app share: the engine, the store, the rate limiter, capacity, jobs."""
+"""What the routes of one app share: the engine, the store, the rate limits, capacity, jobs."""
 
 from __future__ import annotations
 
@@ -9,25 +9,33 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from promptmill.api.capacity import Capacity
-from promptmill.api.rate_limit import SlidingWindowRateLimiter
+from promptmill.errors import APIError
 
 if TYPE_CHECKING:
+    from promptmill.api.rate_limit import RateLimits
     from promptmill.engine import PromptEngine
     from promptmill.store import Store
 
 
 @dataclass
 class AppState:
-    """What the routes share; ``engine`` and ``store`` are filled in by the lifespan."""
+    """What the routes share; ``engine``, ``store`` and the rate limits are filled in by
+    the lifespan."""
 
-    rate_limiter: SlidingWindowRateLimiter
     engine: PromptEngine | None = None
     store: Store | None = None
     capacity: Capacity = field(default_factory=Capacity)
     # Record request/response bodies up to this many bytes each; None: sizes only.
     store_bodies_up_to: int | None = None
+    rate_limits: RateLimits | None = None
     # Streaming jobs keep running (and get recorded) even if their client goes away.
     background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def limits(self) -> RateLimits:
+        """The rate limits, once the lifespan has made them (they need the store)."""
+        if self.rate_limits is None:
+            raise APIError("the rate limit is not ready")
+        return self.rate_limits
 
 
 def app_state(request: Request) -> AppState:

@@ -3,13 +3,17 @@
 Every tool call goes through the same steps, in this order, so a client always learns
 about the most fundamental problem first:
 
-1. The key (``auth.authenticate_key``, 401). From here on the call is recorded
-   (``recording``).
+1. The key (``auth.authenticate_key``, 401; 429 for an address that has failed too
+   many key checks). From here on the call is recorded (``recording``).
 2. ``anthropic-version``, then ``anthropic-beta`` (``auth``, 400).
-3. The per-key rate limit (429 ``rate_limit_error`` with ``retry-after``).
-4. The body: JSON object (``json_body``: valid Unicode, finite numbers, bounded
+3. The body: JSON object (``json_body``: valid Unicode, finite numbers, bounded
    depth), then the request model (``schemas``), whose last check is the
    message-order rule; any problem is a 400 whose message starts with the field path.
+4. The per-key rate limit (``rate_limit``; 429 ``rate_limit_error`` with
+   ``retry-after``), shared by every server process. It comes after the body so that
+   only well-formed requests use up the quota: a request that could never be served
+   costs its sender nothing, and a client over its quota still learns what is wrong
+   with a malformed request first.
 5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
    flight, 529 ``overloaded_error`` with ``retry-after`` at once.
 6. The engine, in the model pool's worker threads. Its errors keep their type and
@@ -17,7 +21,7 @@ about the most fundamental problem first:
    result, serialized by the route's ``response_model``, or its Server-Sent Events
    (``streaming``).
 
-The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-3
+The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
 come before it, and so the raw request can be recorded. The request models still
 document ``/openapi.json`` through ``openapi_extra``. A client that goes away while
 sending the body is logged in one line and recorded with ``CLIENT_CLOSED_REQUEST``.
@@ -158,12 +162,11 @@ async def _serve_tool_call(
     accept: str | None,
 ) -> PromptResult | Response:
     state = app_state(request)
-    key = await authenticate_key(state, api_key, authorization)
+    key = await authenticate_key(request, api_key, authorization)
     recorder = CallRecorder(state, key, tool.endpoint, request_id_of(request.scope))
     try:
         check_anthropic_version(version)
         check_prompt_tools_beta(betas or [])
-        state.rate_limiter.check(key.id)
         text, recorder.body_bytes = await _read_body(request)
         recorder.request_json = parse_json_object(text)
         del text
@@ -171,6 +174,7 @@ async def _serve_tool_call(
             params = tool.request_model.model_validate(recorder.request_json)
         except ValidationError as exc:
             raise invalid_request_from(exc) from None
+        await state.limits().count_request(key.id)
         engine = state.engine
         if engine is None:
             raise APIError("the engine is not ready")

@@ -203,3 +203,31 @@ class EvalResult(Base):
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- the shared rate limit (migration 0003) ------------------------------------------
+
+
+class RateLimitBucket(Base):
+    """One rate-limited bucket (a key, or a client address's failed key checks).
+
+    The row exists so that a check can lock it: the upsert that touches it takes a row
+    lock in PostgreSQL until the transaction ends, which serializes the checks of one
+    bucket across processes. ``touched_at`` (epoch seconds) lets idle buckets be purged.
+    """
+
+    __tablename__ = "rate_limit_buckets"
+
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)
+    touched_at: Mapped[float] = mapped_column(Float)
+
+
+class RateLimitHit(Base):
+    """One accepted request of a bucket, at ``at`` (epoch seconds): the sliding log."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_bucket_at", "bucket", "at"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(200))
+    at: Mapped[float] = mapped_column(Float)

@@ -1,9 +1,10 @@
 """``Store``: API keys, workspaces and call records, behind one small class.
 
-This module and ``evaluation`` (prompts, datasets and runs, which ``Store`` inherits)
-are the only ones that issue SQL. It is safe to share one ``Store`` between
-many worker threads: it holds one SQLAlchemy engine (a connection pool) and opens a
-short session per method call, so no ORM object ever leaves it.
+This module, ``evaluation`` (prompts, datasets and runs) and ``rate_limits`` (the shared
+rate limit's logs), whose methods ``Store`` inherits, are the only ones that issue SQL.
+It is safe to share one ``Store`` between many worker threads: it holds one SQLAlchemy
+engine (a connection pool) and opens a short session per method call, so no ORM object
+ever leaves it.
 
 On SQLite, write transactions start with ``BEGIN IMMEDIATE``: they take the write lock
 up front and wait for it (busy timeout) instead of failing with "database is locked"
@@ -31,6 +32,7 @@ from promptmill.errors import InvalidRequestError, NotFoundError
 from promptmill.store.evaluation import EvaluationRecords
 from promptmill.store.migrate import upgrade_to_head
 from promptmill.store.models import ApiKey, Call, Workspace, utcnow
+from promptmill.store.rate_limits import RateLimitRecords
 from promptmill.store.records import (
     ApiKeyInfo,
     CallRecord,
@@ -64,8 +66,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-class Store(EvaluationRecords):
-    """Keys, workspaces, calls and evaluations in one SQL database (SQLite or PostgreSQL)."""
+class Store(EvaluationRecords, RateLimitRecords):
+    """Keys, workspaces, calls, evaluations and the shared rate limit in one SQL database
+    (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine whose schema is already at head; most callers want ``open``."""
@@ -94,6 +97,11 @@ class Store(EvaluationRecords):
             engine.dispose()
             raise
         return cls(engine)
+
+    @property
+    def in_memory(self) -> bool:
+        """True for an in-memory SQLite database, which lives and dies with this process."""
+        return isinstance(self.engine.pool, StaticPool)
 
     def close(self) -> None:
         """Close every pooled connection."""
