@@ -200,6 +200,24 @@ def test_the_prompt_in_the_editor_is_evaluated_without_saving_it(
     expect(page.locator("#summary-table tbody th").first).to_have_text("editor")
 
 
+def test_an_older_version_picked_for_a_stays_picked_and_the_diff_follows_the_pair(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    pastry = {**CHEF, "system": "You are a pastry chef."}
+    save_prompt(eval_server, "pair-chef", VAGUE, CHEF, pastry)
+    open_evaluate(page)
+    pick(page, "A", "pair-chef", 1)
+    pick(page, "B", "pair-chef")
+    expect(page.locator("#eval-version-a")).to_have_value("1")
+    expect(page.locator("#eval-version-b")).to_have_value("3")
+    page.get_by_text("Version history and diff").click()
+    expect(page.get_by_label("From version")).to_have_value("1")
+    expect(page.get_by_label("To version")).to_have_value("3")
+    page.get_by_role("button", name="Show diff").click()
+    expect(page.locator("#diff-view .line.add", has_text="pastry")).to_have_count(1)
+
+
 def test_rows_are_added_edited_and_deleted(eval_page: Any, eval_server: RunningServer) -> None:
     page = eval_page
     save_prompt(eval_server, "grid-chef", CHEF)

@@ -657,9 +657,14 @@ async function showVersionsOf(side, preferOther = null) {
   if (choice.kind !== "saved") {
     select.replaceChildren(element("option", { value: "" }, choice.kind === "editor" ? "unsaved" : "—"));
     select.disabled = true;
+    delete select.dataset.prompt;
     return;
   }
   const versions = await promptVersions(choice.name);
+  // The user may have picked another prompt while the versions were on their way.
+  if ($(`eval-prompt-${side}`).value !== `name:${choice.name}`) return;
+  const kept = select.dataset.prompt === choice.name ? select.value : null;
+  select.dataset.prompt = choice.name;
   select.replaceChildren(
     ...versions
       .slice()
@@ -669,8 +674,10 @@ async function showVersionsOf(side, preferOther = null) {
       ),
   );
   select.disabled = false;
-  // Comparing a prompt with itself: start from another version when there is one.
-  if (preferOther !== null && versions.length > 1) {
+  if (kept && versions.some((v) => String(v.number) === kept)) {
+    select.value = kept;
+  } else if (preferOther !== null && versions.length > 1) {
+    // Comparing a prompt with itself: start from another version when there is one.
     const other = versions.filter((v) => v.number !== preferOther).pop();
     if (other) select.value = String(other.number);
   }
@@ -688,6 +695,19 @@ function showVariables(side) {
   }
   line.append("Variables: ");
   names.forEach((name) => line.append(element("mark", { class: "var" }, `{{${name}}}`), " "));
+}
+
+// A version was picked: the columns and the diff follow; the version lists stay as they are.
+async function versionChanged() {
+  showError("eval-error", null);
+  showVariables("a");
+  showVariables("b");
+  syncColumns();
+  try {
+    await showVersionHistory();
+  } catch (error) {
+    showError("eval-error", error);
+  }
 }
 
 async function variantsChanged(changedSide) {
@@ -743,9 +763,12 @@ async function showVersionHistory() {
   const saved = choice.kind === "saved";
   $("versions-empty").hidden = saved;
   $("diff-controls").hidden = true;
+  $("diff-view").hidden = true;
   list.replaceChildren();
   if (!saved) return;
   const versions = await promptVersions(choice.name);
+  if ($("eval-prompt-a").value !== `name:${choice.name}`) return;
+  list.replaceChildren();
   for (const version of versions.slice().reverse()) {
     list.append(
       element(
@@ -1360,7 +1383,7 @@ function setupEvaluate() {
   $("eval-refresh").addEventListener("click", loadEvalLists);
   for (const side of ["a", "b"]) {
     $(`eval-prompt-${side}`).addEventListener("change", () => variantsChanged(side));
-    $(`eval-version-${side}`).addEventListener("change", () => variantsChanged(null));
+    $(`eval-version-${side}`).addEventListener("change", versionChanged);
   }
   $("diff-button").addEventListener("click", showDiff);
   $("case-add").addEventListener("click", () => {
