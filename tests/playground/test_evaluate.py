@@ -188,7 +188,7 @@ def test_the_prompt_in_the_editor_is_evaluated_without_saving_it(
     page = eval_page
     page.get_by_label("Task").fill("a chef who suggests one dish for a given food")
     page.get_by_role("button", name="Generate").click()
-    page.get_by_role("button", name="Evaluate…").first.click()
+    page.get_by_role("button", name="Evaluate this prompt").first.click()
     expect(page.locator("#eval-prompt-a")).to_have_value("@editor")
     expect(page.locator("#eval-version-a")).to_be_disabled()
     headers = page.locator("#cases-grid thead mark.var")
@@ -348,6 +348,47 @@ def test_cancel_stops_a_running_run_and_keeps_its_results(browser: Any, tmp_path
         expect(page.locator("#results-table tbody tr")).to_have_count(12)
         expect(page.locator("#results-table .result-cell.missing")).to_have_count(12 - done)
         context.close()
+
+
+def test_a_finished_run_is_reopened_after_a_reload(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "reopen-chef", CHEF)
+    open_evaluate(page)
+    pick(page, "A", "reopen-chef")
+    import_csv(page, "FOOD,expected\neggs,eggs\nrice,rice\n")
+    run_and_wait(page)
+    page.reload()
+    open_evaluate(page)
+    runs = page.get_by_label("Reopen a run")
+    option = runs.locator("option", has_text="reopen-chef@1 · 2 results · completed")
+    expect(option).to_have_count(1)
+    runs.select_option(option.get_attribute("value"))
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#results-table tbody tr")).to_have_count(2)
+    expect(page.locator("#results-table .result-cell.pass")).to_have_count(2)
+    expect(page.locator("#summary-table tbody th")).to_have_text(["reopen-chef@1"])
+
+
+def test_the_evaluate_tab_works_from_the_keyboard(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "keys-chef", CHEF)
+    page.get_by_role("tab", name="Templatize").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Evaluate")).to_be_focused()
+    expect(page.locator("#panel-evaluate")).to_be_visible()
+    pick(page, "A", "keys-chef")
+    cell(page, 1, "FOOD").focus()
+    page.keyboard.type("eggs")
+    page.keyboard.press("Tab")
+    expect(cell(page, 1, "expected")).to_be_focused()
+    page.keyboard.type("eggs")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#results-table .result-cell.pass")).to_have_count(1)
 
 
 def test_the_evaluate_tab_fits_a_narrow_screen(eval_page: Any, eval_server: RunningServer) -> None:

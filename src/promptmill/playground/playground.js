@@ -24,6 +24,7 @@ const PM = "/v1/promptmill";
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const RESERVED_COLUMNS = ["expected", "notes"];
 const EDITOR = "@editor"; // the option value of "the prompt in the editor"
+const RECENT_RUNS = 10; // how many runs "Reopen a run" offers
 
 const $ = (id) => document.getElementById(id);
 
@@ -660,6 +661,12 @@ async function showVersionsOf(side, preferOther = null) {
     delete select.dataset.prompt;
     return;
   }
+  if (select.dataset.prompt !== choice.name) {
+    // Never show another prompt's versions while this one's are on their way.
+    select.replaceChildren(element("option", { value: "" }, "loading…"));
+    select.disabled = true;
+    delete select.dataset.prompt;
+  }
   const versions = await promptVersions(choice.name);
   // The user may have picked another prompt while the versions were on their way.
   if ($(`eval-prompt-${side}`).value !== `name:${choice.name}`) return;
@@ -732,9 +739,10 @@ async function variantsChanged(changedSide) {
 async function loadEvalLists() {
   showError("eval-error", null);
   try {
-    const [prompts, datasets] = await Promise.all([
+    const [prompts, datasets, runs] = await Promise.all([
       api("GET", `${PM}/prompts`),
       api("GET", `${PM}/datasets`),
+      api("GET", `${PM}/runs?limit=${RECENT_RUNS}`),
     ]);
     evalState.prompts = prompts.data;
     evalState.versions.clear();
@@ -748,6 +756,7 @@ async function loadEvalLists() {
         element("option", { value: d.name }, `${d.name} (${d.cases} case${d.cases === 1 ? "" : "s"})`),
       ),
     );
+    fillRunSelect(runs.data);
     evalListsStale = false;
     await variantsChanged(null);
   } catch (error) {
@@ -1170,6 +1179,7 @@ function variantRequest(choice, other) {
 // While a run is being created only Run is disabled; Cancel appears once the run exists.
 function runControls(running, cancellable = false) {
   $("run-button").disabled = running;
+  $("run-load").disabled = running;
   $("cancel-button").hidden = !cancellable;
   $("cancel-button").disabled = false;
 }
@@ -1235,6 +1245,43 @@ async function followRun(runId) {
   if (!finished) finished = await api("GET", `${PM}/runs/${encodeURIComponent(runId)}`);
   showProgress({ done: finished.done, total: finished.total, status: finished.status });
   await showRun(finished);
+  fillRunSelect((await api("GET", `${PM}/runs?limit=${RECENT_RUNS}`)).data);
+}
+
+function runTitle(run) {
+  const labels = run.variants.map((v) => v.label).join(" vs ");
+  return `${new Date(run.created_at).toLocaleString()} · ${labels} · ${run.total} results · ${run.status}`;
+}
+
+function fillRunSelect(runs) {
+  $("run-load").replaceChildren(
+    element("option", { value: "" }, runs.length ? "Choose a run…" : "No runs yet"),
+    ...runs.map((run) => element("option", { value: run.id }, runTitle(run))),
+  );
+  if (runs.some((run) => run.id === evalState.runId)) $("run-load").value = evalState.runId;
+}
+
+// Show a stored run (finished, or still going: then follow it), e.g. after a reload.
+async function reopenRun(runId) {
+  if (!runId) return;
+  showError("eval-error", null);
+  runControls(true);
+  try {
+    const run = await api("GET", `${PM}/runs/${encodeURIComponent(runId)}`);
+    evalState.runId = run.id;
+    evalState.runCases = []; // the results carry their cases
+    showProgress({ done: run.done, total: run.total, status: run.status });
+    if (run.status === "queued" || run.status === "running") {
+      runControls(true, true);
+      await followRun(run.id);
+    } else {
+      await showRun(run);
+    }
+  } catch (error) {
+    showError("eval-error", error);
+  } finally {
+    runControls(false);
+  }
 }
 
 async function cancelRun() {
@@ -1402,6 +1449,7 @@ function setupEvaluate() {
   $("dataset-save").addEventListener("click", saveDataset);
   $("dataset-load").addEventListener("change", (event) => loadDataset(event.target.value));
   $("run-button").addEventListener("click", startRun);
+  $("run-load").addEventListener("change", (event) => reopenRun(event.target.value));
   $("cancel-button").addEventListener("click", cancelRun);
   setupGraders();
   setCases([]);
