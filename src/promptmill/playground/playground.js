@@ -766,7 +766,10 @@ async function loadEvalLists() {
 
 // -- evaluate: version history and diff -------------------------------------------
 
+let historyCall = 0; // only the latest call renders: earlier ones may answer later
+
 async function showVersionHistory() {
+  const call = ++historyCall;
   const choice = variantChoice("a");
   const list = $("versions-list");
   const saved = choice.kind === "saved";
@@ -776,7 +779,7 @@ async function showVersionHistory() {
   list.replaceChildren();
   if (!saved) return;
   const versions = await promptVersions(choice.name);
-  if ($("eval-prompt-a").value !== `name:${choice.name}`) return;
+  if (call !== historyCall) return;
   list.replaceChildren();
   for (const version of versions.slice().reverse()) {
     list.append(
@@ -794,10 +797,11 @@ async function showVersionHistory() {
   const options = () => versions.map((v) => element("option", { value: String(v.number) }, `v${v.number}`));
   $("diff-from").replaceChildren(...options());
   $("diff-to").replaceChildren(...options());
+  const a = variantChoice("a"); // read again: versions may have arrived meanwhile
   const b = variantChoice("b");
   const pair =
-    b.kind === "saved" && b.name === choice.name && b.version !== choice.version
-      ? [choice.version, b.version]
+    b.kind === "saved" && b.name === a.name && a.version && b.version && b.version !== a.version
+      ? [a.version, b.version]
       : [versions[versions.length - 2].number, versions[versions.length - 1].number];
   $("diff-from").value = String(Math.min(...pair));
   $("diff-to").value = String(Math.max(...pair));
