@@ -279,6 +279,55 @@ def test_a_case_that_leaves_a_variable_empty_gets_the_servers_400(
     expect(page.locator("#eval-results")).to_be_hidden()
 
 
+def test_an_invalid_regular_expression_gets_the_servers_400_naming_the_grader(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "regex-chef", CHEF)
+    open_evaluate(page)
+    pick(page, "A", "regex-chef")
+    cell(page, 1, "FOOD").fill("eggs")
+    page.get_by_label("Regular expression").check()
+    page.get_by_role("group", name="Regular expression").get_by_label("Pattern").fill("(")
+    page.get_by_role("button", name="Run evaluation").click()
+    expect(page.locator("#eval-error")).to_contain_text(
+        "graders.1.pattern: invalid regular expression"
+    )
+
+
+def test_a_failing_model_call_shows_its_error_in_its_cell_and_the_run_goes_on(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "failing-chef", CHEF)
+    open_evaluate(page)
+    pick(page, "A", "failing-chef")
+    import_csv(page, "FOOD,expected\neggs,eggs\nrice,rice\n")
+    eval_server.fake.enqueue_error(400, message="this request is refused")
+    run_and_wait(page)
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#results-table .cell-error")).to_have_count(1)
+    expect(page.locator("#results-table .cell-error")).to_contain_text("this request is refused")
+    expect(page.locator("#results-table .result-cell.pass")).to_have_count(1)
+    expect(page.locator("#summary-table tbody td").last).to_have_text("1 of 2")
+
+
+def test_each_result_shows_the_filled_prompt_it_was_answered_from(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "sent-chef", CHEF)
+    open_evaluate(page)
+    pick(page, "A", "sent-chef")
+    cell(page, 1, "FOOD").fill("figs")
+    run_and_wait(page)
+    sent = page.locator("#results-table .cell-input").first
+    sent.get_by_text("Prompt sent").click()
+    expect(sent.locator("pre")).to_have_text(
+        "[system]\nYou are a chef.\n\n[user]\nSuggest one dish made with figs."
+    )
+
+
 def test_the_grid_is_saved_as_a_dataset_and_loaded_back(
     eval_page: Any, eval_server: RunningServer
 ) -> None:

@@ -736,6 +736,15 @@ async function variantsChanged(changedSide) {
   }
 }
 
+function fillDatasetSelect(datasets) {
+  $("dataset-load").replaceChildren(
+    element("option", { value: "" }, datasets.length ? "Choose a dataset…" : "No datasets yet"),
+    ...datasets.map((d) =>
+      element("option", { value: d.name }, `${d.name} (${d.cases} case${d.cases === 1 ? "" : "s"})`),
+    ),
+  );
+}
+
 async function loadEvalLists() {
   showError("eval-error", null);
   try {
@@ -750,12 +759,7 @@ async function loadEvalLists() {
     fillPromptSelect($("eval-prompt-b"), true);
     if (pickEditorForA && editorPrompt) $("eval-prompt-a").value = EDITOR;
     pickEditorForA = false;
-    $("dataset-load").replaceChildren(
-      element("option", { value: "" }, datasets.data.length ? "Choose a dataset…" : "No datasets yet"),
-      ...datasets.data.map((d) =>
-        element("option", { value: d.name }, `${d.name} (${d.cases} case${d.cases === 1 ? "" : "s"})`),
-      ),
-    );
+    fillDatasetSelect(datasets.data);
     fillRunSelect(runs.data);
     evalListsStale = false;
     await variantsChanged(null);
@@ -1105,7 +1109,7 @@ function saveDataset() {
   return withBusy($("dataset-save"), async () => {
     const saved = await api("PUT", `${PM}/datasets/${encodeURIComponent(name)}`, { cases: gridCases() });
     casesStatus(`Saved dataset ${saved.name} (${saved.cases.length} case${saved.cases.length === 1 ? "" : "s"})`);
-    evalListsStale = true;
+    fillDatasetSelect((await api("GET", `${PM}/datasets`)).data);
   });
 }
 
@@ -1157,6 +1161,9 @@ function graderSpecs() {
         spec[name] = Number(value);
       } else if (name === "value" && spec.type === "numeric") {
         spec.value = Number(value);
+        if (!Number.isFinite(spec.value)) {
+          throw new ApiError("invalid_request_error", `graders.${specs.length}.value: '${value}' is not a number`);
+        }
       } else {
         spec[name] = value;
       }
@@ -1319,9 +1326,11 @@ function formatP(p) {
   return `p=${Number(p.toPrecision(2))}`;
 }
 
-// A p-value in plain words, for readers who do not think in p-values.
-function pReading(p) {
-  if (p === null || p === undefined) return "no test: too few paired cases";
+// A p-value in plain words, for readers who do not think in p-values. `missing` says
+// why there is none (the engine gives none when no case has both values to pair).
+function pReading(p, missing) {
+  if (p === null || p === undefined) return `no test: ${missing}`;
+  if (p >= 1) return "no difference at all (p=1)";
   if (p < 0.05) return `the difference is unlikely to be noise (${formatP(p)})`;
   return `difference could be noise (${formatP(p)})`;
 }
@@ -1358,8 +1367,8 @@ function renderSummary(run) {
       " against ",
       element("b", {}, test.baseline),
       `: on ${test.n} paired case${test.n === 1 ? "" : "s"}, ${test.wins} win${test.wins === 1 ? "" : "s"} and ${test.losses} loss${test.losses === 1 ? "" : "es"}.`,
-      element("span", { class: "reading", dataset: { test: "mcnemar" } }, `Pass/fail (McNemar): ${pReading(test.mcnemar_p)}.`),
-      element("span", { class: "reading", dataset: { test: "wilcoxon" } }, `Scores (Wilcoxon): ${pReading(test.wilcoxon_p)}.`),
+      element("span", { class: "reading", dataset: { test: "mcnemar" } }, `Pass/fail (McNemar): ${pReading(test.mcnemar_p, "no case was graded pass or fail for both")}.`),
+      element("span", { class: "reading", dataset: { test: "wilcoxon" } }, `Scores (Wilcoxon): ${pReading(test.wilcoxon_p, "no case was scored for both")}.`),
     );
     list.append(item);
   }
@@ -1376,6 +1385,14 @@ function gradeChip(grade) {
   return chip;
 }
 
+// The filled prompt a result was answered from, as [system] / [user] / [assistant] sections.
+function filledPromptText(input) {
+  const sections = [];
+  if (input.system) sections.push(`[system]\n${input.system}`);
+  for (const message of input.messages || []) sections.push(`[${message.role}]\n${messageText(message)}`);
+  return sections.join("\n\n");
+}
+
 function resultCell(result) {
   if (!result) return element("td", { class: "result-cell missing" }, element("span", { class: "muted" }, "not run"));
   const verdict = result.passed === true ? "pass" : result.passed === false ? "fail" : "none";
@@ -1387,12 +1404,18 @@ function resultCell(result) {
     cell.append(element("pre", { class: "output", tabindex: 0 }, result.output));
   }
   const grades = element("div", { class: "grades" }, ...result.grades.map(gradeChip));
+  const sent = element(
+    "details",
+    { class: "cell-input" },
+    element("summary", {}, "Prompt sent"),
+    element("pre", {}, filledPromptText(result.input)),
+  );
   const meta = element(
     "div",
     { class: "cell-meta" },
     `${result.input_tokens} in · ${result.output_tokens} out · ${Math.round(result.latency_ms)} ms`,
   );
-  cell.append(grades, meta);
+  cell.append(grades, meta, sent);
   return cell;
 }
 
