@@ -264,6 +264,23 @@ def test_a_malformed_csv_is_reported_with_the_file_and_row(
     expect(error).to_contain_text("broken.csv: row 1 has 1 fields, the header has 2")
 
 
+def test_a_failed_case_generation_shows_the_error_and_leaves_the_grid_alone(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "gen-fail-chef", CHEF)
+    open_evaluate(page)
+    pick(page, "A", "gen-fail-chef")
+    cell(page, 1, "FOOD").fill("eggs")
+    page.get_by_label("Model for A").fill("no-such-model")
+    eval_server.fake.enqueue_error(404, message="The model no-such-model does not exist")
+    page.get_by_role("button", name="Generate cases").click()
+    expect(page.locator("#eval-error")).to_contain_text("no-such-model")
+    expect(page.locator("#cases-status")).to_have_text("")
+    expect(page.locator("#cases-grid tbody tr")).to_have_count(1)
+    expect(cell(page, 1, "FOOD")).to_have_value("eggs")
+
+
 def test_a_case_that_leaves_a_variable_empty_gets_the_servers_400(
     eval_page: Any, eval_server: RunningServer
 ) -> None:

@@ -1069,13 +1069,16 @@ function promptSelector(choice) {
   return selector;
 }
 
+// Run work with its button disabled; an error is shown, and the result says whether it worked.
 async function withBusy(button, work) {
   button.disabled = true;
   showError("eval-error", null);
   try {
     await work();
+    return true;
   } catch (error) {
     showError("eval-error", error instanceof ApiError ? error : new ApiError("connection_error", String(error.message || error)));
+    return false;
   } finally {
     button.disabled = false;
   }
@@ -1096,7 +1099,7 @@ function generateCases() {
     const kept = evalState.cases.filter((c) => !isBlank(c));
     setCases([...kept, ...generated.cases.map(caseFromApi)]);
     casesStatus(`Generated ${generated.cases.length} case${generated.cases.length === 1 ? "" : "s"}`);
-  }).catch(() => casesStatus(""));
+  }).then((worked) => worked || casesStatus(""));
 }
 
 function saveDataset() {
