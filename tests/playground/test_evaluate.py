@@ -218,6 +218,23 @@ def test_an_older_version_picked_for_a_stays_picked_and_the_diff_follows_the_pai
     expect(page.locator("#diff-view .line.add", has_text="pastry")).to_have_count(1)
 
 
+def test_one_prompt_is_compared_on_two_models(eval_page: Any, eval_server: RunningServer) -> None:
+    page = eval_page
+    save_prompt(eval_server, "model-chef", CHEF)
+    open_evaluate(page)
+    pick(page, "A", "model-chef")
+    pick(page, "B", "model-chef", 1)
+    page.get_by_label("Model for B").fill("gpt-4o")
+    cell(page, 1, "FOOD").fill("eggs")
+    before = len(eval_server.fake.requests)
+    run_and_wait(page)
+    expect(page.locator("#summary-table tbody th")).to_have_text(
+        ["model-chef@1", "model-chef@1 (gpt-4o)"]
+    )
+    models = sorted(r["model"] for r in eval_server.fake.requests[before:])
+    assert models == ["gpt-4o", "gpt-4o-mini"]
+
+
 def test_rows_are_added_edited_and_deleted(eval_page: Any, eval_server: RunningServer) -> None:
     page = eval_page
     save_prompt(eval_server, "grid-chef", CHEF)
