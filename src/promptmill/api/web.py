@@ -23,6 +23,7 @@ _STATIC_DIR = Path(__file__).resolve().parent.parent / "playground"
 _ASSETS = {
     "playground.css": "text/css; charset=utf-8",
     "playground.js": "text/javascript; charset=utf-8",
+    "evaluate.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
 _PAGE_HEADERS = {
