@@ -24,7 +24,6 @@ const evalState = {
   cases: [], // [{vars: {NAME: text}, expected: text, notes: text}], the grid's rows
   runId: null,
   runCases: [], // the cases the current run was given, so unrun ones show too
-  stream: null, // AbortController of the run's event stream
 };
 
 function element(tag, props = {}, ...children) {
@@ -50,8 +49,9 @@ function templateVariables(prompt) {
   return names;
 }
 
-async function promptVersions(name, refresh = false) {
-  if (refresh || !evalState.versions.has(name)) {
+// A prompt's versions, fetched once per list refresh ("Refresh lists" clears the cache).
+async function promptVersions(name) {
+  if (!evalState.versions.has(name)) {
     const page = await api("GET", `${PM}/prompts/${encodeURIComponent(name)}/versions`);
     evalState.versions.set(name, page.data);
   }
@@ -302,10 +302,12 @@ function caseFromApi(testCase) {
   return { vars: { ...testCase.vars }, expected: testCase.expected || "", notes: testCase.notes || "" };
 }
 
-// Columns: the variables of both prompts, then any other variable the cases fill.
+// Columns: the variables of both prompts, then any other variable a case gives a value.
 function syncColumns() {
   const names = [...choiceVariables(variantChoice("a")), ...choiceVariables(variantChoice("b"))];
-  for (const testCase of evalState.cases) names.push(...Object.keys(testCase.vars));
+  for (const testCase of evalState.cases) {
+    names.push(...Object.keys(testCase.vars).filter((name) => testCase.vars[name]));
+  }
   const columns = [...new Set(names)];
   if (columns.join("\u0000") !== evalState.columns.join("\u0000")) {
     evalState.columns = columns;
@@ -678,9 +680,7 @@ async function startRun() {
     showProgress({ done: run.done, total: run.total, status: run.status });
     await followRun(run.id);
   } catch (error) {
-    if (error.name !== "AbortError") {
-      showError("eval-error", error instanceof ApiError ? error : new ApiError("connection_error", String(error.message || error)));
-    }
+    showError("eval-error", error instanceof ApiError ? error : new ApiError("connection_error", String(error.message || error)));
   } finally {
     runControls(false);
   }
@@ -688,11 +688,8 @@ async function startRun() {
 
 // Follow the run's Server-Sent Events (fetch, since EventSource cannot send the key).
 async function followRun(runId) {
-  const controller = new AbortController();
-  evalState.stream = controller;
   const response = await fetch(`${PM}/runs/${encodeURIComponent(runId)}/events`, {
     headers: { ...API_HEADERS, "x-api-key": apiKey(), accept: "text/event-stream" },
-    signal: controller.signal,
   });
   if (!response.ok) throw errorFromBody(await readJson(response), response.status);
   let finished = null;
@@ -700,7 +697,6 @@ async function followRun(runId) {
     if (event === "progress") showProgress(payload);
     else if (event === "done") finished = payload;
   });
-  evalState.stream = null;
   if (!finished) finished = await api("GET", `${PM}/runs/${encodeURIComponent(runId)}`);
   showProgress({ done: finished.done, total: finished.total, status: finished.status });
   await showRun(finished);
