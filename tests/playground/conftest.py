@@ -1,4 +1,4 @@
-"""Fixtures: a live promptmill server and a headless Debian Chromium driven by Playwright."""
+"""Fixtures: live promptmill servers and a headless Debian Chromium driven by Playwright."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.client.live_server import LivePromptmill
+from tests.conftest import RunningServer, running_promptmill
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -61,3 +62,30 @@ def screenshot(page: Any) -> Any:
         return path
 
     return take
+
+
+@pytest.fixture(scope="module")
+def eval_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server with its lifespan on, so evaluation runs have their queue and workers."""
+    with running_promptmill(Path(tmp_path_factory.mktemp("evaluate"))) as server:
+        yield server
+
+
+@pytest.fixture
+def eval_page(browser: Any, eval_server: RunningServer) -> Iterator[Any]:
+    """A page on ``eval_server`` with the key saved; a script error fails the test."""
+    context = browser.new_context(
+        base_url=eval_server.base_url,
+        viewport={"width": 1280, "height": 900},
+        accept_downloads=True,
+    )
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/playground")
+    page.evaluate("key => localStorage.setItem('promptmill.apiKey', key)", eval_server.api_key)
+    page.reload()
+    yield page
+    context.close()
+    assert not errors, f"script errors on the page: {errors}"

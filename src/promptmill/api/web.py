@@ -2,7 +2,9 @@
 
 It serves a single static page (HTML, CSS and vanilla JS from ``promptmill/playground/``,
 nothing from a CDN) that anyone may load: it holds no data. The page calls the tool
-endpoints and the history API (``history``) with the key the user typed.
+endpoints, the history API (``history``) and the evaluation API (``evaluation``: prompt
+versions, datasets, generated cases, runs followed over Server-Sent Events) with the key
+the user typed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ _STATIC_DIR = Path(__file__).resolve().parent.parent / "playground"
 _ASSETS = {
     "playground.css": "text/css; charset=utf-8",
     "playground.js": "text/javascript; charset=utf-8",
+    "evaluate.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
 _PAGE_HEADERS = {

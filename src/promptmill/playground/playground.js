@@ -3,7 +3,8 @@
 // The tools are called with "stream": true so the server answers with Server-Sent
 // Events (progress, then result or error). EventSource cannot POST, so the stream is
 // read with fetch and a reader. The API key lives in localStorage and is only ever
-// sent with relative URLs, i.e. to the origin that served this page.
+// sent with relative URLs, i.e. to the origin that served this page. The Evaluate tab
+// lives in evaluate.js, loaded after this file into the same global scope.
 "use strict";
 
 const KEY_STORAGE = "promptmill.apiKey";
@@ -18,6 +19,8 @@ const ENDPOINT_LABELS = {
   improve_prompt: "improve",
   templatize_prompt: "templatize",
 };
+
+const PM = "/v1/promptmill";
 
 const $ = (id) => document.getElementById(id);
 
@@ -48,7 +51,9 @@ function setupKey() {
     else localStorage.removeItem(KEY_STORAGE);
     showKeyState();
     historyLoaded = false;
+    evalListsStale = true;
     if (currentTab() === "history") loadHistory();
+    if (currentTab() === "evaluate") loadEvalLists();
   });
 }
 
@@ -90,6 +95,27 @@ function parseEvent(block) {
   return data.length ? { event, data: data.join("\n") } : null;
 }
 
+// Read a text/event-stream body to its end, calling onEvent(name, parsedJson) per event.
+async function readEvents(response, onEvent) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const handle = (block) => {
+    const parsed = parseEvent(block);
+    if (parsed) onEvent(parsed.event, JSON.parse(parsed.data));
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    const blocks = buffer.split(/\r?\n\r?\n/);
+    buffer = blocks.pop();
+    blocks.forEach(handle);
+  }
+  buffer += decoder.decode();
+  if (buffer.trim()) handle(buffer);
+}
+
 // POST a tool request with streaming on; calls onProgress for each progress event and
 // resolves with the result body (the same JSON a non-streaming call returns).
 async function callTool(path, body, onProgress) {
@@ -102,30 +128,29 @@ async function callTool(path, body, onProgress) {
   const type = response.headers.get("content-type") || "";
   if (!type.startsWith("text/event-stream") || !response.body) return readJson(response);
 
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
   let result = null;
-  const handle = (block) => {
-    const parsed = parseEvent(block);
-    if (!parsed) return;
-    const payload = JSON.parse(parsed.data);
-    if (parsed.event === "progress") onProgress(payload);
-    else if (parsed.event === "result") result = payload;
-    else if (parsed.event === "error") throw errorFromBody(payload, 500);
-  };
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    const blocks = buffer.split(/\r?\n\r?\n/);
-    buffer = blocks.pop();
-    blocks.forEach(handle);
-  }
-  buffer += decoder.decode();
-  if (buffer.trim()) handle(buffer);
+  await readEvents(response, (event, payload) => {
+    if (event === "progress") onProgress(payload);
+    else if (event === "result") result = payload;
+    else if (event === "error") throw errorFromBody(payload, 500);
+  });
   if (result === null) throw new ApiError("api_error", "the event stream ended without a result");
   return result;
+}
+
+// A JSON call to the promptmill extensions (/v1/promptmill/...): resolves with
+// {status, body}; an error answer rejects with an ApiError.
+async function apiCall(method, path, body) {
+  const init = { method, headers: { ...API_HEADERS, "x-api-key": apiKey() } };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const response = await fetch(path, init);
+  const data = await readJson(response);
+  if (!response.ok) throw errorFromBody(data, response.status);
+  return { status: response.status, body: data };
+}
+
+async function api(method, path, body) {
+  return (await apiCall(method, path, body)).body;
 }
 
 async function getJson(path) {
@@ -322,11 +347,63 @@ async function runTool({ button, progressId, errorId, path, body, onResult }) {
 // -- the generate / improve panel ----------------------------------------------
 
 let currentPrompt = null; // {messages, system, target_model} the improve box works on
+let templatizedPrompt = null; // {messages, system} of the templatize panel's result
+let editorPrompt = null; // the last prompt shown by any tool: what Evaluate calls "the editor"
+
+function setEditorPrompt(result) {
+  editorPrompt = { messages: result.messages, system: result.system || "" };
+  evalListsStale = true;
+}
 
 function showPromptResult(result, latencyMs, targetModel) {
   currentPrompt = { messages: result.messages, system: result.system || "", target_model: targetModel };
+  setEditorPrompt(result);
   renderResult($("generate-output"), result, latencyMs);
+  $("generate-save-status").textContent = "";
   $("generate-result").hidden = false;
+}
+
+function showTemplatizeResult(result, latencyMs) {
+  templatizedPrompt = { messages: result.messages, system: result.system || "" };
+  setEditorPrompt(result);
+  renderResult($("templatize-output"), result, latencyMs);
+  $("templatize-save-status").textContent = "";
+  $("templatize-result").hidden = false;
+}
+
+// Save the panel's prompt as a new version of a named prompt, in one step.
+function setupSave(panel, promptOf) {
+  $(`${panel}-save-form`).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const prompt = promptOf();
+    const status = $(`${panel}-save-status`);
+    const name = $(`${panel}-save-name`).value.trim();
+    if (!prompt || !name) return;
+    const button = $(`${panel}-save-button`);
+    button.disabled = true;
+    status.classList.remove("failed");
+    try {
+      const saved = await apiCall("POST", `${PM}/prompts`, { name, ...prompt });
+      const version = saved.body;
+      status.textContent =
+        saved.status === 201
+          ? `Saved as ${version.name}, version ${version.number}`
+          : `Unchanged: already ${version.name}, version ${version.number}`;
+      evalListsStale = true;
+    } catch (error) {
+      status.classList.add("failed");
+      status.textContent = `${error.type || "error"}: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $(`${panel}-save-form`).querySelector("[data-evaluate-editor]").addEventListener("click", () => {
+    const prompt = promptOf();
+    if (prompt) editorPrompt = { ...prompt };
+    evalListsStale = true;
+    pickEditorForA = true;
+    selectTab("evaluate", true);
+  });
 }
 
 function setupGenerate() {
@@ -389,10 +466,7 @@ function setupTemplatize() {
       errorId: "templatize-error",
       path: "/v1/experimental/templatize_prompt",
       body,
-      onResult: (result, latency) => {
-        renderResult($("templatize-output"), result, latency);
-        $("templatize-result").hidden = false;
-      },
+      onResult: (result, latency) => showTemplatizeResult(result, latency),
     });
   });
 }
@@ -486,10 +560,7 @@ async function reopen(callId) {
     $("templatize-prompt").value = first ? messageText(first) : "";
     $("templatize-system").value = request.system || "";
     showError("templatize-error", call.response ? null : new ApiError(call.error_type || "api_error", "this call failed"));
-    if (call.response) {
-      renderResult($("templatize-output"), call.response, call.latency_ms);
-      $("templatize-result").hidden = false;
-    }
+    if (call.response) showTemplatizeResult(call.response, call.latency_ms);
     $("templatize-prompt").focus();
     return;
   }
@@ -506,7 +577,7 @@ async function reopen(callId) {
 
 // -- tabs and keyboard -----------------------------------------------------------
 
-const TABS = ["generate", "templatize", "history"];
+const TABS = ["generate", "templatize", "evaluate", "history"];
 
 function currentTab() {
   return TABS.find((name) => $(`tab-${name}`).getAttribute("aria-selected") === "true");
@@ -520,8 +591,10 @@ function selectTab(name, focus = false) {
     button.tabIndex = selected ? 0 : -1;
     $(`panel-${tab}`).hidden = !selected;
   }
+  document.body.dataset.tab = name;
   if (focus) $(`tab-${name}`).focus();
   if (name === "history" && !historyLoaded) loadHistory();
+  if (name === "evaluate" && (evalListsStale || pickEditorForA)) loadEvalLists();
 }
 
 function setupTabs() {
@@ -542,10 +615,17 @@ function setupTabs() {
   $("history-refresh").addEventListener("click", loadHistory);
 }
 
-// Ctrl+Enter (Cmd+Enter on a Mac) submits the form the cursor is in.
+// Ctrl+Enter (Cmd+Enter on a Mac) submits the form the cursor is in; in the Evaluate
+// tab (which has no form) it starts a run.
 function setupShortcuts() {
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    const inEvaluate = event.target.closest && event.target.closest("#panel-evaluate");
+    if (inEvaluate) {
+      event.preventDefault();
+      if (!$("run-button").disabled) startRun();
+      return;
+    }
     const form = event.target.closest && event.target.closest("form");
     if (!form) return;
     event.preventDefault();
@@ -560,6 +640,9 @@ document.addEventListener("DOMContentLoaded", () => {
   setupTabs();
   setupGenerate();
   setupTemplatize();
+  setupSave("generate", () => currentPrompt && { messages: currentPrompt.messages, system: currentPrompt.system });
+  setupSave("templatize", () => templatizedPrompt);
+  setupEvaluate();
   setupShortcuts();
   (apiKey() ? $("task") : $("api-key")).focus();
 });
