@@ -332,12 +332,21 @@ class EvalJobs:
                 timeout=self.timeout,
             )
 
+            # Each worker thread reads the run's status in the transaction that writes
+            # its result, and uses it for its very next check (nothing else happens in
+            # between): a cancel is seen before the next case, without a read per case.
+            seen = threading.local()
+
             def store_result(result: CaseResult) -> None:
                 record = EvalResultRecord.from_dict(result.model_dump(mode="json"))
-                self.store.record_result(run_id, record)
+                seen.status = self.store.record_result_and_status(run_id, record)
 
             def should_stop() -> bool:
-                return self._stopping.is_set() or self.store.run_status(run_id) != "running"
+                status = getattr(seen, "status", None)
+                seen.status = None
+                if status is None:  # this thread's first case
+                    status = self.store.run_status(run_id)
+                return self._stopping.is_set() or status != "running"
 
             try:
                 report = evaluator.run(
