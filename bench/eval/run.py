@@ -19,6 +19,7 @@ every ``--sample-interval`` seconds by another thread of this process during the
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -189,15 +190,17 @@ def reference_run(
         text = completion.choices[0].message.content or ""
         return case["expected"].lower() in text.lower(), False
 
-    started_at = time.perf_counter()
+    started_at, cpu_before = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         outcomes = list(pool.map(one, cases))
     seconds = time.perf_counter() - started_at
+    cpu_seconds = time.process_time() - cpu_before
     client.close()
     return {
         "cases": len(cases),
         "seconds": seconds,
         "cases_per_second": len(cases) / seconds,
+        "cpu_ms_per_case": cpu_seconds * 1000 / len(cases),
         "errors": sum(error for _, error in outcomes),
         "pass_rate": sum(passed for passed, _ in outcomes) / len(cases),
     }
@@ -207,10 +210,11 @@ def reference_run(
 
 
 class LatencySampler:
-    """Times ``GET /`` every ``interval`` seconds from its own thread until stopped."""
+    """Times ``GET url`` every ``interval`` seconds from its own thread until stopped."""
 
-    def __init__(self, base_url: str, interval: float) -> None:
-        self.base_url = base_url
+    def __init__(self, url: str, interval: float, headers: dict[str, str] | None = None) -> None:
+        self.url = url
+        self.headers = headers or {}
         self.interval = interval
         self.latencies_ms: list[float] = []
         self.failures = 0
@@ -218,11 +222,11 @@ class LatencySampler:
         self._thread = threading.Thread(target=self._sample, name="get-root-sampler", daemon=True)
 
     def _sample(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=10.0) as client:
+        with httpx.Client(headers=self.headers, timeout=10.0) as client:
             while not self._stop.is_set():
                 began = time.perf_counter()
                 try:
-                    client.get("/").raise_for_status()
+                    client.get(self.url).raise_for_status()
                     self.latencies_ms.append((time.perf_counter() - began) * 1000)
                 except httpx.HTTPError:
                     self.failures += 1
@@ -253,14 +257,20 @@ def idle_latency(base_url: str, seconds: float, interval: float) -> dict[str, An
     return sampler.stats()
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- the two parts ------------------------------------------------------------------------
 
 
 @contextmanager
 def promptmill_server(
     env: dict[str, str], log: IO[bytes], start_timeout: float
-) -> Iterator[httpx.Client]:
-    """``promptmill serve`` under ``env``, and a client carrying a fresh key."""
+) -> Iterator[tuple[httpx.Client, int]]:
+    """``promptmill serve`` under ``env``: a client carrying a fresh key, and its pid."""
     key = create_key(env)
     port = free_port()
     with started(serve_command(port), env, log) as server:
@@ -270,7 +280,7 @@ def promptmill_server(
             headers={"x-api-key": key, **API_HEADERS},
             timeout=httpx.Timeout(600.0, connect=10.0),
         ) as client:
-            yield client
+            yield client, server.pid
 
 
 def measure_fake(args: Any, base_env: dict[str, str], home: Path, log: IO[bytes]) -> dict[str, Any]:
@@ -286,16 +296,20 @@ def measure_fake(args: Any, base_env: dict[str, str], home: Path, log: IO[bytes]
             "PROMPTMILL_RATE_LIMIT_PER_MINUTE": "0",
             "PROMPTMILL_EVAL_WORKERS": str(args.eval_workers),
         }
-        with promptmill_server(env, log, start_timeout=60.0) as client:
+        with promptmill_server(env, log, start_timeout=60.0) as (client, pid):
             model = client.get("/").json()["model"]
-            idle = idle_latency(str(client.base_url), 1.0, args.sample_interval)
+            idle = idle_latency(f"{client.base_url}/", 1.0, args.sample_interval)
             promptmill_run(client, warmup, args.concurrency, args.max_tokens)
             reference_run(fake_url, model, warmup, args.concurrency, args.max_tokens)
             rounds: list[dict[str, Any]] = []
             for number in range(args.rounds):
-                with LatencySampler(str(client.base_url), args.sample_interval) as sampler:
+                cpu_before = process_cpu_seconds(pid)
+                with LatencySampler(f"{client.base_url}/", args.sample_interval) as sampler:
                     ours = promptmill_run(client, cases, args.concurrency, args.max_tokens)
                 ours["get_root_ms"] = sampler.stats()
+                ours["cpu_ms_per_case"] = (
+                    (process_cpu_seconds(pid) - cpu_before) * 1000 / len(cases)
+                )
                 reference = reference_run(fake_url, model, cases, args.concurrency, args.max_tokens)
                 rounds.append({"promptmill": ours, "reference": reference})
                 print(
@@ -304,6 +318,8 @@ def measure_fake(args: Any, base_env: dict[str, str], home: Path, log: IO[bytes]
                     f"reference {reference['cases_per_second']:.1f} cases/s",
                     file=sys.stderr,
                 )
+    for r in rounds:
+        r["ratio"] = ratio(r["promptmill"]["cases_per_second"], r["reference"]["cases_per_second"])
     median_ours = statistics.median(r["promptmill"]["cases_per_second"] for r in rounds)
     median_reference = statistics.median(r["reference"]["cases_per_second"] for r in rounds)
     return {
@@ -313,7 +329,15 @@ def measure_fake(args: Any, base_env: dict[str, str], home: Path, log: IO[bytes]
         "model": model,
         "promptmill_cases_per_second": median_ours,
         "reference_cases_per_second": median_reference,
-        "ratio": ratio(median_ours, median_reference),
+        # Each round pairs the two sides a few seconds apart, so the median of the
+        # per-round ratios cancels most of the drift of a shared machine's load.
+        "ratio": statistics.median(r["ratio"] for r in rounds),
+        "promptmill_cpu_ms_per_case": statistics.median(
+            r["promptmill"]["cpu_ms_per_case"] for r in rounds
+        ),
+        "reference_cpu_ms_per_case": statistics.median(
+            r["reference"]["cpu_ms_per_case"] for r in rounds
+        ),
         "goal_ratio": 0.8,
         "get_root_idle_ms": idle,
         "rounds": rounds,
@@ -331,16 +355,26 @@ def measure_local(
         "PROMPTMILL_RATE_LIMIT_PER_MINUTE": "0",
         "PROMPTMILL_EVAL_WORKERS": str(args.eval_workers),
     }
-    with promptmill_server(env, log, start_timeout=600.0) as client:
+    # The control: the same sampling of another small ASGI app (the fake's model list) in
+    # its own process. Whatever slows it is the machine, not promptmill.
+    with (
+        fake_openai(base_env, log) as fake_url,
+        promptmill_server(env, log, start_timeout=600.0) as (client, _),
+    ):
+        control_url, control_headers = f"{fake_url}/models", {"authorization": "Bearer test"}
         model = client.get("/").json()["model"]
-        idle = idle_latency(str(client.base_url), 2.0, args.sample_interval)
+        idle = idle_latency(f"{client.base_url}/", 2.0, args.sample_interval)
         promptmill_run(client, make_cases(1), 1, 8)  # first-call allocations
-        with LatencySampler(str(client.base_url), args.sample_interval) as sampler:
+        with (
+            LatencySampler(f"{client.base_url}/", args.sample_interval) as sampler,
+            LatencySampler(control_url, args.sample_interval, control_headers) as control,
+        ):
             run = promptmill_run(client, cases, args.concurrency, args.local_max_tokens)
     busy = sampler.stats()
     print(
         f"local: {run['cases_per_second'] * 60:.1f} cases/min; GET / p99 "
-        f"{busy['p99_ms']:.1f} ms during the run, {idle['p99_ms']:.1f} ms idle",
+        f"{busy['p99_ms']:.1f} ms during the run, {idle['p99_ms']:.1f} ms idle; "
+        f"control p99 {control.stats()['p99_ms']:.1f} ms",
         file=sys.stderr,
     )
     return {
@@ -353,6 +387,8 @@ def measure_local(
         "run": run,
         "get_root_idle_ms": idle,
         "get_root_during_run_ms": busy,
+        "control_during_run_ms": control.stats(),
+        "get_root_series_ms": [round(ms, 1) for ms in sampler.latencies_ms],
         "goal_get_root_p99_ms": 100.0,
     }
 
@@ -370,7 +406,9 @@ def _render(data: dict[str, Any]) -> str:
                 r["promptmill"]["cases_per_second"],
                 r["promptmill"]["server_seconds"],
                 r["reference"]["cases_per_second"],
-                ratio(r["promptmill"]["cases_per_second"], r["reference"]["cases_per_second"]),
+                r["ratio"],
+                r["promptmill"]["cpu_ms_per_case"],
+                r["reference"]["cpu_ms_per_case"],
                 r["promptmill"]["get_root_ms"]["p99_ms"],
                 f"{r['promptmill']['errors']} / {r['reference']['errors']}",
             ]
@@ -383,6 +421,8 @@ def _render(data: dict[str, Any]) -> str:
                 None,
                 fake["reference_cases_per_second"],
                 fake["ratio"],
+                fake["promptmill_cpu_ms_per_case"],
+                fake["reference_cpu_ms_per_case"],
                 None,
                 "",
             ]
@@ -397,12 +437,15 @@ def _render(data: dict[str, Any]) -> str:
                     "server s",
                     "plain loop cases/s",
                     "ratio",
+                    "pm server CPU ms/case",
+                    "loop CPU ms/case",
                     "GET / p99 ms",
                     "errors pm / loop",
                 ],
                 rows,
             )
-            + f"\n\nRatio promptmill / plain loop: **{fake['ratio']:.2f}** (goal >= 0.8)."
+            + f"\n\nRatio promptmill / plain loop (median of the rounds' ratios): "
+            f"**{fake['ratio']:.2f}** (goal >= 0.8)."
         )
     local = data.get("local")
     if local:
@@ -418,6 +461,7 @@ def _render(data: dict[str, Any]) -> str:
                     "GET / p99 ms (run)",
                     "GET / max ms (run)",
                     "GET / p99 ms (idle)",
+                    "control p99 ms (run)",
                     "samples",
                     "errors",
                 ],
@@ -429,6 +473,7 @@ def _render(data: dict[str, Any]) -> str:
                         busy["p99_ms"],
                         busy["max_ms"],
                         idle["p99_ms"],
+                        local["control_during_run_ms"]["p99_ms"],
                         busy["samples"],
                         local["run"]["errors"],
                     ]
@@ -447,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated: fake, local (default both; fake only with --quick)",
     )
     parser.add_argument("--cases", type=int, help="cases per run on the fake (200; 12 quick)")
-    parser.add_argument("--rounds", type=int, help="alternating rounds on the fake (3; 1 quick)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds on the fake (5; 1 quick)")
     parser.add_argument("--concurrency", type=int, default=4, help="the run's concurrency C (4)")
     parser.add_argument(
         "--eval-workers",
@@ -470,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--parts: unknown part(s) {sorted(unknown)}; choose fake, local")
     args.cases = args.cases or (12 if args.quick else 200)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 5)
 
     data: dict[str, Any] = {"quick": args.quick, "sample_interval_seconds": args.sample_interval}
     with (
