@@ -245,7 +245,7 @@ class EvalJobs:
         """Put a run's chunks (all of them by default) on the queue."""
         for chunk in chunks if chunks is not None else range(chunk_count(len(run.cases))):
             self._chunk_task(run.id, chunk)
-        self._wake.set()
+            self._wake.set()  # the first chunk starts while the others are enqueued
 
     def resume_unfinished(self) -> int:
         """Re-enqueue the chunks that still lack results, of every unfinished run.
