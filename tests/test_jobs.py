@@ -7,6 +7,7 @@ code through the server's own worker threads and subprocesses.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from huey import MemoryHuey, PostgresHuey, SqliteHuey
 from promptmill.backends.base import ChatRequest
 from promptmill.config import Settings
 from promptmill.errors import APIError
-from promptmill.jobs import CHUNK_CASES, QUEUE_FILE, EvalJobs, RunSpec, make_huey
+from promptmill.jobs import CHUNK_CASES, QUEUE_FILE, EvalJobs, RunSpec, _WakeableWorker, make_huey
 from promptmill.store import EvalResultRecord, Store
 from tests.fakes.scripted_backend import ScriptedBackend
 from tests.store.conftest import postgres_server, postgres_url
@@ -240,3 +241,38 @@ def test_in_process_workers_take_enqueued_chunks_and_stop(tmp_path: Path, store:
     finally:
         jobs.stop()
     assert store.counts(run_id).done == 3
+
+
+def test_an_idle_worker_wakes_when_its_process_enqueues(tmp_path: Path, store: Store) -> None:
+    jobs = _jobs(tmp_path, store, ScriptedBackend(responder=_echo))
+    worker = _WakeableWorker(
+        huey=jobs.huey,
+        stop_flag=threading.Event(),
+        default_delay=0.05,
+        max_delay=60.0,  # backed off far beyond the test's patience
+        backoff=2.0,
+        wake=jobs._wake,
+    )
+    worker.delay = 60.0
+    sleeper = threading.Thread(target=worker.sleep)
+    sleeper.start()
+    run = store.get_run(_run(store, 1))
+    assert run is not None
+    jobs.enqueue_run(run)
+    sleeper.join(timeout=10)
+    assert not sleeper.is_alive()
+    assert worker.delay == 0.05  # and it polls eagerly again
+
+
+def test_a_run_is_read_from_the_store_once_per_process(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _run(store, CHUNK_CASES * 3)
+    jobs = _jobs(tmp_path, store, ScriptedBackend(responder=_echo))
+    jobs.evaluate_chunk(run_id, 0)
+    reads: list[str] = []
+    get_run = store.get_run
+    monkeypatch.setattr(store, "get_run", lambda rid, **kw: reads.append(rid) or get_run(rid, **kw))
+    jobs.evaluate_chunk(run_id, 1)  # neither the first chunk nor the last
+    assert reads == []
+    assert store.counts(run_id).done == CHUNK_CASES * 2

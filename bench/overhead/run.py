@@ -17,108 +17,27 @@ free cores than processes, the figures show the contention, not the scaling).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from bench.report import REPO_ROOT, base_parser, markdown_table, ratio, save_chart, write_results
+from bench.servers import (
+    bench_env,
+    create_key,
+    fake_openai,
+    free_port,
+    serve_command,
+    started,
+    wait_until_serving,
+)
 
 ENDPOINT = "/v1/experimental/generate_prompt"
 BODY = json.dumps({"task": "a chef for a meal prep planning service"})
 API_HEADERS = ["anthropic-version:2023-06-01", "anthropic-beta:prompt-tools-2025-04-02"]
-_PROMPTMILL = [sys.executable, "-c", "from promptmill.cli import main; main()"]
-_KEY = re.compile(r"sk-pm-[A-Za-z0-9_\-]+")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Block until something answers HTTP on the port (any status), or fail with its log."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing served on 127.0.0.1:{port} within {timeout:.0f}s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server we started (its own process group), politely then firmly."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def started(
-    command: list[str], env: dict[str, str], log: IO[bytes], stdout: int | IO[bytes] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=stdout if stdout is not None else log,
-        stderr=log,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        stop(process)
-
-
-def _fake_base_url(process: subprocess.Popen[bytes]) -> str:
-    """The fake prints its base URL as its first stdout line."""
-    assert process.stdout is not None
-    line = process.stdout.readline().decode().strip()
-    if not line.startswith("http://127.0.0.1:"):
-        raise RuntimeError(f"fake OpenAI server did not print its base URL (got {line!r})")
-    return line
-
-
-def _create_key(env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [*_PROMPTMILL, "keys", "create", "--workspace", "bench"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"promptmill keys create failed: {done.stderr or done.stdout}")
-    match = _KEY.search(done.stdout)
-    if not match:
-        raise RuntimeError(f"no key in the output of promptmill keys create: {done.stdout!r}")
-    return match.group(0)
 
 
 def run_load(
@@ -183,13 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="promptmill-bench-") as home,
         open(Path(home) / "servers.log", "wb") as log,
     ):
-        # The repo first (for bench/ and tests/), then whatever the caller had (a src/).
-        search_path = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
-        base_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, search_path))}
-        fake_port, promptmill_port, bare_port = free_port(), free_port(), free_port()
-        fake_cmd = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(fake_port)]
-        with started(fake_cmd, base_env, log, stdout=subprocess.PIPE) as fake:
-            fake_url = _fake_base_url(fake)
+        base_env = bench_env()
+        promptmill_port, bare_port = free_port(), free_port()
+        with fake_openai(base_env, log) as fake_url:
             env = {
                 **base_env,
                 "PROMPTMILL_HOME": home,
@@ -199,17 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 "PROMPTMILL_RATE_LIMIT_PER_MINUTE": "0",
             }
             env.pop("PROMPTMILL_DATABASE_URL", None)
-            key = _create_key(env)
-            serve_cmd = [
-                *_PROMPTMILL,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(promptmill_port),
-                "--log-level",
-                "warning",
-            ]
+            key = create_key(env)
+            serve_cmd = serve_command(promptmill_port)
             bare_cmd = [
                 sys.executable,
                 "-m",
@@ -327,16 +233,7 @@ def _measure_workers(
     runs = []
     for workers in counts:
         port = free_port()
-        command = [
-            *_PROMPTMILL,
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ]
+        command = [*serve_command(port), "--workers", str(workers)]
         with started(command, {**env, "PROMPTMILL_EVAL_WORKERS": "0"}, log) as server:
             wait_until_serving(port, server)
             load = run_load(

@@ -29,7 +29,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,17 +38,19 @@ from typing import Any
 
 import httpx
 
-from bench.overhead.run import (
-    _PROMPTMILL,
-    API_HEADERS,
-    _create_key,
-    _fake_base_url,
+from bench.overhead.run import API_HEADERS
+from bench.report import REPO_ROOT, base_parser, markdown_table, percentile, write_results
+from bench.servers import (
+    bench_env,
+    create_key,
+    fake_base_url,
+    fake_openai_command,
     free_port,
+    serve_command,
     started,
     stop,
     wait_until_serving,
 )
-from bench.report import REPO_ROOT, base_parser, markdown_table, percentile, write_results
 
 ENDPOINT = "/v1/experimental/generate_prompt"
 BODY = {"task": "a chef for a meal prep planning service"}
@@ -243,10 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         open(Path(home) / "servers.log", "wb") as log,
     ):
         # This checkout's code, not whatever promptmill is installed: the figures are its own.
-        paths = [str(REPO_ROOT / "src"), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
-        base_env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-        fake_port, port = free_port(), free_port()
-        fake_cmd = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(fake_port)]
+        base_env = bench_env()
+        port = free_port()
+        fake_cmd = fake_openai_command()  # phase 2 starts a new fake on the same port
         fake = subprocess.Popen(
             fake_cmd,
             env=base_env,
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             start_new_session=True,
         )
         try:
-            fake_url = _fake_base_url(fake)
+            fake_url = fake_base_url(fake)
             env = {
                 **base_env,
                 "PROMPTMILL_HOME": home,
@@ -266,10 +266,12 @@ def main(argv: list[str] | None = None) -> int:
                 "PROMPTMILL_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT),
                 "PROMPTMILL_MAX_BODY_BYTES": str(limit),
                 "PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS": str(max(1, clients // 2)),
+                # The prober's wrong-key reads measure 401 latency, not the throttle.
+                "PROMPTMILL_FAILED_KEY_CHECKS_PER_MINUTE": "0",
             }
             env.pop("PROMPTMILL_DATABASE_URL", None)
-            key = _create_key(env)
-            serve_cmd = [*_PROMPTMILL, "serve", "--port", str(port), "--log-level", "error"]
+            key = create_key(env)
+            serve_cmd = serve_command(port, log_level="error")
             url = f"http://127.0.0.1:{port}"
             with started(serve_cmd, env, log) as server:
                 wait_until_serving(port, server)
@@ -317,7 +319,7 @@ def _phases(
     fake = subprocess.Popen(
         fake_cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True
     )
-    _fake_base_url(fake)
+    fake_base_url(fake)
     os.killpg(fake.pid, signal.SIGSTOP)
     answers, probes = asyncio.run(_load_and_probe(url, key, requests, clients, fake_port))
     hung = {

@@ -38,12 +38,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Worker
 from huey.exceptions import ConfigurationError
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import URL
@@ -54,6 +56,7 @@ from promptmill.engine.cases import TestCase
 from promptmill.engine.evaluation import CaseResult, Evaluator, Variant
 from promptmill.errors import APIError, PromptmillError
 from promptmill.store import EvalResultRecord, EvalRunRecord, Store
+from promptmill.store.records import ACTIVE_RUN_STATUSES
 
 logger = logging.getLogger("promptmill.jobs")
 
@@ -65,9 +68,13 @@ QUEUE_NAME = "promptmill-eval"
 TASK_NAME = "evaluate_chunk"
 QUEUE_FILE = "queue.db"
 
-# Idle workers poll SQLite (no push notifications there): start fast, back off to this.
+# Idle workers poll the queue (SQLite has no push notifications): start fast, back off
+# to this. A task enqueued by this very process wakes its idle workers at once (see
+# ``_WakeableWorker``), so the backoff only delays work enqueued by other processes.
 _MAX_POLL_DELAY_S = 0.5
 _SHUTDOWN_TIMEOUT_S = 30.0
+# Runs whose spec and case snapshot a process keeps parsed (they never change).
+_CACHED_RUNS = 16
 
 
 class PromptRef(BaseModel):
@@ -147,12 +154,64 @@ def _queue_name(url: URL) -> str:
     return f"{QUEUE_NAME}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
+class _WakeableWorker(Worker):  # type: ignore[misc]  # huey is untyped
+    """huey's worker whose idle sleep also ends when ``wake`` is set.
+
+    huey's worker sleeps between empty polls with a growing delay (up to
+    ``_MAX_POLL_DELAY_S``); a run enqueued in this process would wait out that sleep
+    before its first case. Setting ``wake`` after enqueueing starts it at once.
+    """
+
+    delay: float
+    default_delay: float
+    max_delay: float
+    backoff: float
+
+    def __init__(self, *args: Any, wake: threading.Event, **kwargs: Any) -> None:
+        self.wake = wake
+        super().__init__(*args, **kwargs)
+
+    def sleep(self) -> None:
+        if self.wake.wait(min(self.delay, self.max_delay)):
+            # Every sleeping worker returns from this wait; the first to clear it does
+            # not hide the wake-up from the others.
+            self.wake.clear()
+            self.delay = self.default_delay
+        else:
+            self.delay = min(self.delay * self.backoff, self.max_delay)
+
+
 class _InProcessConsumer(Consumer):  # type: ignore[misc]  # huey is untyped
-    """huey's consumer without its signal handlers: the host process (uvicorn, or the
-    worker command) owns the signals and calls ``stop``."""
+    """huey's consumer without its signal handlers (the host process, uvicorn or the
+    worker command, owns the signals and calls ``stop``), with wakeable workers."""
+
+    def __init__(self, huey: Huey, *, wake: threading.Event, **kwargs: Any) -> None:
+        self.wake = wake  # before huey's __init__, which creates the workers
+        super().__init__(huey, **kwargs)
+
+    def _create_worker(self) -> _WakeableWorker:
+        return _WakeableWorker(
+            huey=self.huey,
+            stop_flag=self.stop_flag,
+            default_delay=self.default_delay,
+            max_delay=self.max_delay,
+            backoff=self.backoff,
+            max_tasks=self.max_tasks,
+            wake=self.wake,
+        )
 
     def _set_signal_handlers(self) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class _ParsedRun:
+    """What a chunk needs of a stored run, parsed once per process: a run's spec and
+    case snapshot never change after it is created."""
+
+    spec: RunSpec
+    cases: list[TestCase]
+    total: int
 
 
 class EvalJobs:
@@ -170,8 +229,11 @@ class EvalJobs:
         self.backend = backend
         self.timeout = timeout
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._consumer: _InProcessConsumer | None = None
         self._chunk_task = huey.task(name=TASK_NAME)(self.evaluate_chunk)
+        self._parsed: OrderedDict[str, _ParsedRun] = OrderedDict()
+        self._parsed_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store, backend: ChatBackend) -> EvalJobs:
@@ -183,6 +245,7 @@ class EvalJobs:
         """Put a run's chunks (all of them by default) on the queue."""
         for chunk in chunks if chunks is not None else range(chunk_count(len(run.cases))):
             self._chunk_task(run.id, chunk)
+            self._wake.set()  # the first chunk starts while the others are enqueued
 
     def resume_unfinished(self) -> int:
         """Re-enqueue the chunks that still lack results, of every unfinished run.
@@ -221,6 +284,7 @@ class EvalJobs:
         self._stopping.clear()
         self._consumer = _InProcessConsumer(
             self.huey,
+            wake=self._wake,
             workers=workers,
             worker_type="thread",
             periodic=False,
@@ -235,6 +299,7 @@ class EvalJobs:
     def stop(self) -> None:
         """Stop the workers: running chunks stop before their next case and requeue."""
         self._stopping.set()
+        self._wake.set()  # idle workers see the stop flag now, not after their sleep
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
             self._consumer = None
@@ -242,15 +307,13 @@ class EvalJobs:
 
     def evaluate_chunk(self, run_id: str, chunk: int) -> None:
         """The task: compute and store the chunk's missing results (see module docstring)."""
-        run = self.store.get_run(run_id)
-        if run is None or not run.active:
+        status = self.store.run_status(run_id)
+        if status not in ACTIVE_RUN_STATUSES:
+            return  # unknown, finished or cancelled
+        run = self._parsed_run(run_id)
+        if run is None:
             return
-        try:
-            spec = RunSpec.model_validate(run.spec)
-            cases = [TestCase.model_validate(case) for case in run.cases]
-        except ValueError as exc:
-            self.store.set_run_status(run_id, "failed", error=f"the stored run is invalid: {exc}")
-            return
+        spec, cases = run.spec, run.cases
         stored = self.store.result_keys(run_id)
         pairs = [
             (case, variant)
@@ -259,7 +322,8 @@ class EvalJobs:
             if (case, variant) not in stored
         ]
         if pairs:
-            self.store.set_run_status(run_id, "running")
+            if status == "queued":
+                self.store.set_run_status(run_id, "running")
             evaluator = Evaluator(
                 self.backend,
                 concurrency=spec.concurrency,
@@ -268,12 +332,21 @@ class EvalJobs:
                 timeout=self.timeout,
             )
 
+            # Each worker thread reads the run's status in the transaction that writes
+            # its result, and uses it for its very next check (nothing else happens in
+            # between): a cancel is seen before the next case, without a read per case.
+            seen = threading.local()
+
             def store_result(result: CaseResult) -> None:
                 record = EvalResultRecord.from_dict(result.model_dump(mode="json"))
-                self.store.record_result(run_id, record)
+                seen.status = self.store.record_result_and_status(run_id, record)
 
             def should_stop() -> bool:
-                return self._stopping.is_set() or self.store.run_status(run_id) != "running"
+                status = getattr(seen, "status", None)
+                seen.status = None
+                if status is None:  # this thread's first case
+                    status = self.store.run_status(run_id)
+                return self._stopping.is_set() or status != "running"
 
             try:
                 report = evaluator.run(
@@ -296,3 +369,29 @@ class EvalJobs:
         counts = self.store.counts(run_id)
         if counts.done >= run.total:
             self.store.set_run_status(run_id, "completed")
+
+    def _parsed_run(self, run_id: str) -> _ParsedRun | None:
+        """The run's spec and cases, parsed once per process rather than once per chunk
+        (a 500-case run would otherwise read and validate its whole snapshot 63 times).
+        ``None`` when the run is gone, or invalid (then it is marked failed)."""
+        with self._parsed_lock:
+            if run_id in self._parsed:
+                self._parsed.move_to_end(run_id)
+                return self._parsed[run_id]
+        record = self.store.get_run(run_id)
+        if record is None:
+            return None
+        try:
+            parsed = _ParsedRun(
+                spec=RunSpec.model_validate(record.spec),
+                cases=[TestCase.model_validate(case) for case in record.cases],
+                total=record.total,
+            )
+        except ValueError as exc:
+            self.store.set_run_status(run_id, "failed", error=f"the stored run is invalid: {exc}")
+            return None
+        with self._parsed_lock:
+            self._parsed[run_id] = parsed
+            while len(self._parsed) > _CACHED_RUNS:
+                self._parsed.popitem(last=False)
+        return parsed

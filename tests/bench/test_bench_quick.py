@@ -3,7 +3,8 @@
 Each runs as a subprocess, exactly as a person would run it, writing into a temporary
 results folder (never over the committed results). Local-model parts use the tiny
 embedded SmolLM2-135M; the quality benchmark drives the engine against the fake
-OpenAI server (real HTTP on loopback), which answers instantly.
+OpenAI server (real HTTP on loopback), which answers instantly; the overhead and eval
+benchmarks start that fake and ``promptmill serve`` as processes of their own.
 """
 
 from __future__ import annotations
@@ -145,3 +146,21 @@ def test_reliability_quick_kills_and_hangs_the_backend_and_loses_no_record(
     assert data["records"]["lost"] == 0
     big = data["big_bodies"]
     assert big["statuses"].get("200", 0) >= 1 and big["peak_increase_mb"] > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
+def test_eval_quick_runs_both_sides_on_the_fake_backend(tmp_path: Path) -> None:
+    data = run_bench("eval", tmp_path, {})
+    assert "local" not in data  # quick mode never loads the embedded model
+    fake = data["fake"]
+    assert fake["cases"] == 12 and len(fake["rounds"]) == 1
+    (round_,) = fake["rounds"]
+    for side in ("promptmill", "reference"):
+        assert round_[side]["cases"] == 12
+        assert round_[side]["errors"] == 0
+        assert round_[side]["cases_per_second"] > 0
+        # The fake echoes the prompt, which names both labels: every case passes on both
+        # sides, so both graded the same outputs the same way.
+        assert round_[side]["pass_rate"] == 1.0
+    assert fake["ratio"] > 0
+    assert round_["promptmill"]["get_root_ms"]["samples"] > 0

@@ -164,6 +164,15 @@ def test_recording_a_result_twice_keeps_the_first_and_reports_the_duplicate(stor
     assert store.counts(run_id).done == 1
 
 
+def test_recording_a_result_can_read_the_run_status_in_the_same_write(store: Store) -> None:
+    run_id = _new_run(store)
+    store.set_run_status(run_id, "running")
+    assert store.record_result_and_status(run_id, _result(0)) == "running"
+    store.cancel_run("w", run_id)
+    assert store.record_result_and_status(run_id, _result(1)) == "cancelled"
+    assert store.result_keys(run_id) == {(0, 0), (1, 0)}
+
+
 def test_concurrent_writes_of_the_same_results_store_each_once(store: Store) -> None:
     run_id = _new_run(store)
     work = [_result(case, variant) for case in range(3) for variant in range(2)] * 4
