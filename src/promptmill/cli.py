@@ -1,7 +1,7 @@
 """The ``promptmill`` command line: thin commands that delegate to the package.
 
 Sections (each command a short function that calls into the package):
-- server:   ``serve``
+- server:   ``serve``, ``worker``
 - keys:     ``keys create|list|revoke``, ``usage``
 - prompts:  ``generate``, ``improve``, ``templatize``
 """
@@ -133,6 +133,72 @@ def serve(host: str, port: int, backend: str | None, log_level: str) -> None:
             pass  # uvicorn already shut down gracefully; it re-raises the signal for us
         finally:
             sock.close()
+    finally:
+        store.close()
+
+
+@main.command()
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker threads, each evaluating one chunk of a run at a time "
+    "[default: PROMPTMILL_EVAL_WORKERS, or 2 when that is 0].",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(backend_names()),
+    default=None,
+    help="The model backend; overrides PROMPTMILL_BACKEND.",
+)
+def worker(workers: int | None, backend: str | None) -> None:
+    """Evaluate runs from the shared queue until Ctrl-C, without serving HTTP.
+
+    Servers enqueue evaluation runs; workers (and servers with PROMPTMILL_EVAL_WORKERS
+    above 0) evaluate them. Start workers on any machine that reaches the same queue:
+    the PostgreSQL database of PROMPTMILL_DATABASE_URL, a Redis server given as
+    PROMPTMILL_REDIS_URL, or, with the default SQLite store, PROMPTMILL_HOME on this
+    machine. Runs left unfinished by a stopped process are picked up at start.
+    """
+    import signal
+    import threading
+
+    with _needs_extra("server"):
+        from promptmill.config import Settings
+        from promptmill.jobs import EvalJobs
+        from promptmill.store import Store
+    from promptmill.backends.registry import make_backend
+    from promptmill.errors import ConfigurationError, PromptmillError
+
+    try:
+        settings = Settings.load(**({"backend": backend} if backend else {}))
+    except ConfigurationError as exc:
+        raise click.ClickException(f"misconfigured: {exc.message}") from None
+    threads = workers or settings.eval_workers or 2
+    store = Store.open(settings.resolved_database_url)
+    try:
+        try:
+            model_backend = make_backend(settings)
+            jobs = EvalJobs.from_settings(settings, store, model_backend)
+        except PromptmillError as exc:
+            raise click.ClickException(f"could not start the worker: {exc}") from None
+        resumed = jobs.resume_unfinished()
+        jobs.start_workers(threads)
+        click.echo(
+            f"promptmill {__version__} worker: {threads} threads on the "
+            f"{type(jobs.huey).__name__} queue; backend: {model_backend.name}, "
+            f"model: {model_backend.model}; {resumed} unfinished chunks re-enqueued"
+        )
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        try:
+            while not stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            click.echo("stopping: chunks in progress finish their current case", err=True)
+            jobs.stop()
     finally:
         store.close()
 

@@ -69,6 +69,22 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
+    eval_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Evaluation worker threads the server runs; 0: the server only enqueues "
+        "runs and `promptmill worker` processes evaluate them.",
+    )
+    eval_max_cases: int = Field(default=500, ge=1, description="Most test cases in one run.")
+    eval_max_active_runs: int = Field(
+        default=4, ge=1, description="Most queued or running evaluation runs per workspace."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis:// URL of a shared evaluation queue; default: the queue lives "
+        "beside the store (a SQLite file under PROMPTMILL_HOME, or the PostgreSQL database).",
+    )
+
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, name: str) -> str:

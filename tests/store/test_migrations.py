@@ -6,13 +6,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
 
-from promptmill.store import Store
-from promptmill.store.migrate import current_revision, head_revision
+from promptmill.store import CallRecord, EvalResultRecord, Store
+from promptmill.store.migrate import alembic_config, current_revision, head_revision
 from promptmill.store.models import Base
+from promptmill.store.store import _create_engine
+
+
+def _migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Move a database to ``revision`` (the store itself only ever goes to head)."""
+    engine = _create_engine(make_url(url))
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+    finally:
+        engine.dispose()
 
 
 def test_open_creates_the_missing_sqlite_folder(tmp_path: Path) -> None:
@@ -25,13 +40,18 @@ def test_open_creates_the_missing_sqlite_folder(tmp_path: Path) -> None:
 def test_migrations_create_every_table_from_an_empty_database(database_url: str) -> None:
     with Store.open(database_url) as store:
         inspector = inspect(store.engine)
-        assert set(inspector.get_table_names()) == {
+        tables = {
             "workspaces",
             "api_keys",
             "calls",
-            "alembic_version",
+            "prompts",
+            "prompt_versions",
+            "datasets",
+            "eval_runs",
+            "eval_results",
         }
-        assert set(Base.metadata.tables) == {"workspaces", "api_keys", "calls"}
+        assert set(inspector.get_table_names()) == tables | {"alembic_version"}
+        assert set(Base.metadata.tables) == tables
         assert {"ix_calls_workspace_id_created_at"} <= {
             index["name"] for index in inspector.get_indexes("calls")
         }
@@ -73,8 +93,6 @@ def test_in_memory_sqlite_store_works_across_threads() -> None:
 
 
 def test_plain_postgresql_url_uses_psycopg_3() -> None:
-    from sqlalchemy.engine import make_url
-
     from promptmill.store.store import _create_engine
 
     engine = _create_engine(make_url("postgresql://u@127.0.0.1:1/db"))
@@ -105,3 +123,74 @@ def test_processes_migrating_a_new_database_at_once_all_succeed(database_url: st
         assert {k.id for k in store.list_keys()} == created
         assert len(created) == 3
         assert current_revision(store.engine) == head_revision()
+
+
+def test_upgrade_from_0001_keeps_keys_and_calls_and_adds_evaluation(database_url: str) -> None:
+    _migrate(database_url, "0001")
+    old_schema = Store(_create_engine(make_url(database_url)))
+    try:
+        info, secret = old_schema.create_key(workspace="before")
+        call_id = old_schema.record_call(
+            CallRecord(key_id=info.id, workspace="before", endpoint="generate_prompt")
+        )
+        assert current_revision(old_schema.engine) == "0001"
+    finally:
+        old_schema.close()
+
+    with Store.open(database_url) as store:
+        assert current_revision(store.engine) == head_revision() == "0002"
+        assert store.authenticate(secret) == info
+        stored = store.get_call("before", call_id)
+        assert stored is not None and stored.key_id == info.id
+        run = store.create_run("before", spec={}, cases=[{"vars": {}}], total=1)
+        result = EvalResultRecord(
+            case_index=0,
+            variant_index=0,
+            input={},
+            output="ok",
+            input_tokens=1,
+            output_tokens=1,
+            latency_ms=1.0,
+            grades=[],
+            passed=None,
+            score=None,
+        )
+        assert store.record_result(run.id, result)
+        version, _ = store.save_prompt_version(
+            "before", "p", messages=[], system="", variables=[], content_hash="h"
+        )
+        assert version.number == 1
+
+
+def test_downgrade_to_0001_drops_only_the_evaluation_tables(database_url: str) -> None:
+    with Store.open(database_url) as store:
+        info, secret = store.create_key(workspace="kept")
+        store.save_dataset("kept", "d", [])
+    _migrate(database_url, "0001", down=True)
+    engine = _create_engine(make_url(database_url))
+    try:
+        tables = set(inspect(engine).get_table_names())
+        assert "eval_runs" not in tables and "datasets" not in tables
+        assert Store(engine).authenticate(secret) == info
+    finally:
+        engine.dispose()
+
+
+def test_the_queue_tables_in_a_postgresql_store_are_not_the_migrations_concern(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    from promptmill.config import Settings
+    from promptmill.jobs import make_huey
+    from promptmill.store.migrate import include_name
+
+    with Store.open(postgres_url) as store:
+        make_huey(Settings(home=tmp_path), store).storage.close()
+        with store.engine.connect() as connection:
+            assert "huey_task" in inspect(connection).get_table_names()
+            unfiltered = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            filtered = compare_metadata(
+                MigrationContext.configure(connection, opts={"include_name": include_name}),
+                Base.metadata,
+            )
+    assert any(diff[0] == "remove_table" for diff in unfiltered)
+    assert filtered == []

@@ -3,12 +3,15 @@
 The engine is built once per process at startup (the lifespan), in a worker thread,
 so an embedded model is loaded before the first request rather than during it; tests
 and the CLI may pass a ready engine or store instead. The store opened here is closed
-at shutdown; one passed in belongs to the caller.
+at shutdown; one passed in belongs to the caller. The lifespan also starts the
+evaluation queue (``promptmill.jobs``): its worker threads, and the re-enqueueing of
+runs left unfinished by a previous process; they stop before the store closes.
 
 Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
 ``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
-Prompt Tools endpoints), ``history`` and, when installed, ``web`` (the playground
+Prompt Tools endpoints), ``history``, ``evaluation`` (prompt versions, datasets,
+cases, runs) and, when installed, ``web`` (the playground
 page). A wrong method on a known path is answered 405 with
 an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
 405 error type, and ``invalid_request_error`` is the type its clients already handle
@@ -30,6 +33,8 @@ from fastapi import FastAPI
 from promptmill import __version__
 from promptmill.api import history, service, tools
 from promptmill.api.error_responses import install_error_handlers
+from promptmill.api.evaluation import router as evaluation_router
+from promptmill.api.evaluation_schemas import REQUEST_MODELS as EVALUATION_REQUEST_MODELS
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
 from promptmill.api.rate_limit import SlidingWindowRateLimiter
@@ -38,10 +43,22 @@ from promptmill.config import Settings
 from promptmill.startup import build_engine
 
 if TYPE_CHECKING:
+    from promptmill.backends.base import ChatBackend
     from promptmill.engine import PromptEngine
+    from promptmill.jobs import EvalJobs
     from promptmill.store import Store
 
 logger = logging.getLogger("promptmill.api")
+
+
+def start_eval_jobs(settings: Settings, store: Store, backend: ChatBackend) -> EvalJobs:
+    """The evaluation queue, its worker threads (``eval_workers``), and resumed runs."""
+    from promptmill.jobs import EvalJobs
+
+    jobs = EvalJobs.from_settings(settings, store, backend)
+    jobs.resume_unfinished()
+    jobs.start_workers(settings.eval_workers)
+    return jobs
 
 
 def create_app(
@@ -66,11 +83,19 @@ def create_app(
 
             owned_store = await anyio.to_thread.run_sync(Store.open, settings.resolved_database_url)
             state.store = owned_store
+        jobs: EvalJobs | None = None
         try:
             if state.engine is None:
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
+            jobs = await anyio.to_thread.run_sync(
+                start_eval_jobs, settings, state.store, state.engine.backend
+            )
+            app.state.eval_jobs = jobs
             yield
         finally:
+            if jobs is not None:
+                await anyio.to_thread.run_sync(jobs.stop)
+                app.state.eval_jobs = None
             if owned_store is not None:
                 owned_store.close()
                 state.store = None
@@ -82,13 +107,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.promptmill = state
+    app.state.settings = settings
+    app.state.eval_jobs = None
     install_error_handlers(app)
     for routes in (service, tools, history):
         app.include_router(routes.router)
+    app.include_router(evaluation_router)
     _include_playground(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
-    app.openapi = lambda: openapi_schema(app, tools.REQUEST_MODELS)  # type: ignore[method-assign]
+    request_models = (*tools.REQUEST_MODELS, *EVALUATION_REQUEST_MODELS)
+    app.openapi = lambda: openapi_schema(app, request_models)  # type: ignore[method-assign]
     return app
 
 

@@ -28,6 +28,13 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK_ID = 0x70726F6D70746D  # "promptm"
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """What migrations manage: everything but the evaluation queue's ``huey_*`` tables,
+    which huey (``promptmill.jobs``) creates and owns in a PostgreSQL store, so that
+    autogenerate never proposes to drop them."""
+    return not (type_ == "table" and name is not None and name.startswith("huey_"))
+
+
 def alembic_config() -> Config:
     """An Alembic ``Config`` pointing at the packaged migrations."""
     config = Config()

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -19,7 +20,9 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -102,4 +105,101 @@ class Call(Base):
     error_type: Mapped[str | None] = mapped_column(String(64))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- evaluation (migration 0002) ---------------------------------------------------
+
+
+class Prompt(Base):
+    """A named prompt of a workspace; its content lives in immutable ``PromptVersion`` rows."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_prompts_workspace_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PromptVersion(Base):
+    """One saved content of a prompt, numbered 1, 2, ... per prompt; never changed."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "number", name="uq_prompt_versions_prompt_number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    variables: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Dataset(Base):
+    """A named list of test cases; saving again replaces the cases."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_datasets_workspace_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    cases: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EvalRun(Base):
+    """An evaluation run: what to run (``spec``), on which cases (a snapshot), and its state.
+
+    ``status`` is ``queued``, ``running``, ``completed``, ``cancelled`` or ``failed``; the
+    last three are final. ``total`` is the number of results the run will hold (cases
+    times variants).
+    """
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (
+        Index("ix_eval_runs_workspace_id_created_at", "workspace_id", "created_at"),
+        Index("ix_eval_runs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cases: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class EvalResult(Base):
+    """One variant's result on one case of a run.
+
+    The primary key is (run, case, variant): a result is written at most once, so a chunk
+    of work that runs twice (after a crash, or on two servers) adds nothing the second time.
+    """
+
+    __tablename__ = "eval_results"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id"), primary_key=True)
+    case_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    variant_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    input: Mapped[dict[str, Any]] = mapped_column(JSON)
+    output: Mapped[str] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    grades: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    error_type: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -137,3 +137,140 @@ class WorkspaceUsage:
             "p50_latency_ms": self.p50_latency_ms,
             "by_endpoint": dict(self.by_endpoint),
         }
+
+
+# --- evaluation ---------------------------------------------------------------------
+
+RUN_STATUSES = ("queued", "running", "completed", "cancelled", "failed")
+"""Every status a run can have, in lifecycle order."""
+
+ACTIVE_RUN_STATUSES = frozenset({"queued", "running"})
+"""Statuses of a run that still has work to do; the others are final."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptVersionRecord:
+    """One immutable version of a named prompt.
+
+    ``messages`` are ``{"role", "content"}`` dicts as saved (the HTTP layer's shape);
+    ``content_hash`` is computed by the caller from the content (the engine's
+    ``PromptTemplate.content_hash``), so the store never interprets a prompt.
+    """
+
+    id: str
+    workspace: str
+    name: str
+    number: int
+    content_hash: str
+    messages: list[dict[str, Any]]
+    system: str
+    variables: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptSummary:
+    """A named prompt in a listing: its newest version number and when that was saved."""
+
+    name: str
+    latest_version: int
+    versions: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetRecord:
+    """A named list of test cases, each a ``{"vars", "expected", "notes"}`` dict."""
+
+    workspace: str
+    name: str
+    cases: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalRunRecord:
+    """A run as stored, with how many of its ``total`` results exist (``done``).
+
+    ``errors`` counts results whose model call failed (``error_type`` set). ``spec``
+    and ``cases`` are the JSON the run was created with.
+    """
+
+    id: str
+    workspace: str
+    status: str
+    spec: dict[str, Any]
+    cases: list[dict[str, Any]]
+    total: int
+    done: int
+    errors: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunCounts:
+    """How many results a run holds, and how many of them are errors."""
+
+    done: int
+    errors: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalResultRecord:
+    """One variant's result on one case: the fields of the engine's ``CaseResult``."""
+
+    case_index: int
+    variant_index: int
+    input: dict[str, Any]
+    output: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    grades: list[dict[str, Any]]
+    passed: bool | None
+    score: float | None
+    error_type: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalResultRecord:
+        """From a ``CaseResult.model_dump()`` (extra keys are ignored)."""
+        return cls(
+            case_index=int(data["case_index"]),
+            variant_index=int(data["variant_index"]),
+            input=dict(data["input"]),
+            output=str(data["output"]),
+            input_tokens=int(data["input_tokens"]),
+            output_tokens=int(data["output_tokens"]),
+            latency_ms=float(data["latency_ms"]),
+            grades=[dict(grade) for grade in data["grades"]],
+            passed=data["passed"],
+            score=data["score"],
+            error_type=data.get("error_type"),
+            error_message=data.get("error_message"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (a ``CaseResult`` validates from it)."""
+        return {
+            "case_index": self.case_index,
+            "variant_index": self.variant_index,
+            "input": self.input,
+            "output": self.output,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "latency_ms": self.latency_ms,
+            "grades": self.grades,
+            "passed": self.passed,
+            "score": self.score,
+            "error_type": self.error_type,
+            "error_message": self.error_message,
+        }

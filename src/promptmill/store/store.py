@@ -1,6 +1,7 @@
 """``Store``: API keys, workspaces and call records, behind one small class.
 
-This is the only module that issues SQL. It is safe to share one ``Store`` between
+This module and ``evaluation`` (prompts, datasets and runs, which ``Store`` inherits)
+are the only ones that issue SQL. It is safe to share one ``Store`` between
 many worker threads: it holds one SQLAlchemy engine (a connection pool) and opens a
 short session per method call, so no ORM object ever leaves it.
 
@@ -23,11 +24,11 @@ from typing import Any, Self
 
 from sqlalchemy import Engine, case, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from promptmill.errors import InvalidRequestError, NotFoundError
+from promptmill.store.evaluation import EvaluationRecords
 from promptmill.store.migrate import upgrade_to_head
 from promptmill.store.models import ApiKey, Call, Workspace, utcnow
 from promptmill.store.records import (
@@ -37,6 +38,7 @@ from promptmill.store.records import (
     UsageEntry,
     WorkspaceUsage,
 )
+from promptmill.store.workspaces import check_workspace_name, get_or_create_workspace, new_id
 
 SECRET_PREFIX = "sk-pm-"
 """Every secret starts with this, so leaked keys are recognisable (and greppable)."""
@@ -62,13 +64,8 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _new_id(prefix: str) -> str:
-    """A random id such as ``key_3f9c...``: hex only, so it copies with one double-click."""
-    return f"{prefix}_{secrets.token_hex(12)}"
-
-
-class Store:
-    """Keys, workspaces and call records in one SQL database (SQLite or PostgreSQL)."""
+class Store(EvaluationRecords):
+    """Keys, workspaces, calls and evaluations in one SQL database (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine whose schema is already at head; most callers want ``open``."""
@@ -129,12 +126,12 @@ class Store:
         The secret is returned only here: the database keeps its hash and a short
         display prefix, so a lost secret cannot be recovered, only replaced.
         """
-        workspace = _check_workspace_name(workspace)
+        workspace = check_workspace_name(workspace)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         with self._writing() as session:
-            ws = _get_or_create_workspace(session, workspace)
+            ws = get_or_create_workspace(session, workspace)
             key = ApiKey(
-                id=_new_id("key"),
+                id=new_id("key"),
                 workspace_id=ws.id,
                 name=name,
                 prefix=secret[:PREFIX_LENGTH],
@@ -199,9 +196,9 @@ class Store:
         """Store one call and return its id. The workspace is created if new."""
         usage = [_usage_dict(entry) for entry in record.usage]
         with self._writing() as session:
-            ws = _get_or_create_workspace(session, _check_workspace_name(record.workspace))
+            ws = get_or_create_workspace(session, check_workspace_name(record.workspace))
             call = Call(
-                id=record.id or _new_id("call"),
+                id=record.id or new_id("call"),
                 key_id=record.key_id,
                 workspace_id=ws.id,
                 endpoint=record.endpoint,
@@ -342,32 +339,6 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
-
-
-def _check_workspace_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidRequestError(f"workspace: expected 1 to 200 characters, got {name!r}")
-    return name
-
-
-def _get_or_create_workspace(session: Session, name: str) -> Workspace:
-    """The workspace called ``name``, created on first use.
-
-    Two transactions may create the same new workspace at once (on PostgreSQL, where
-    writers do not serialize): the insert runs in a savepoint and, if it loses the race
-    on the unique name, the winner's row is read instead.
-    """
-    found = session.scalars(select(Workspace).where(Workspace.name == name)).first()
-    if found is not None:
-        return found
-    workspace = Workspace(id=_new_id("wrkspc"), name=name, created_at=utcnow())
-    try:
-        with session.begin_nested():
-            session.add(workspace)
-    except IntegrityError:
-        return session.scalars(select(Workspace).where(Workspace.name == name)).one()
-    return workspace
 
 
 def _median_latency(session: Session, workspace_id: str, calls: int) -> float | None:

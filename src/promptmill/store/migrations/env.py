@@ -11,6 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from promptmill.store.migrate import include_name
 from promptmill.store.models import Base
 
 connection = context.config.attributes.get("connection")
@@ -19,9 +20,12 @@ if not isinstance(connection, Connection):
         "promptmill migrations run through promptmill.store (Store.open); "
         "pass a live connection in config.attributes['connection']"
     )
+
+
 context.configure(
     connection=connection,
     target_metadata=Base.metadata,
+    include_name=include_name,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():

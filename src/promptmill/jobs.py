@@ -1,0 +1,298 @@
+"""The task queue's wiring: evaluation runs as huey tasks, for the server and ``promptmill worker``.
+
+A run is cut into chunks of ``CHUNK_CASES`` cases (times every variant); each chunk is
+one task, ``evaluate_chunk(run_id, chunk)``. Where the queue lives follows the store,
+so the default install needs nothing more and a scaled-out one shares the work:
+
+- a SQLite store: ``SqliteHuey`` in ``PROMPTMILL_HOME/queue.db`` (processes on one
+  machine share it; an in-memory store gets an in-memory queue);
+- a PostgreSQL store: ``PostgresHuey`` on the same database (its own ``huey_*``
+  tables; ``SELECT ... FOR UPDATE SKIP LOCKED`` to take a task, ``LISTEN/NOTIFY`` to
+  wake idle workers), so every server and worker using the database shares the queue;
+- ``PROMPTMILL_REDIS_URL`` set: ``RedisHuey`` on that server.
+
+Why huey: one small, well-kept library covers all three (the embedded SQLite default,
+PostgreSQL and Redis) with thread workers that can run inside the server process.
+procrastinate is PostgreSQL-only; arq and taskiq need Redis or another broker to share
+work, which the single-machine default does not have.
+
+What makes this safe without hand-written leases:
+
+- A chunk computes only the results the store does not hold yet and writes each one
+  as it finishes; the store ignores a second write of the same (run, case, variant).
+  So a chunk may run twice (re-enqueued at start-up after a crash, or on two servers)
+  and nothing is lost or duplicated.
+- huey removes a task from the queue when a worker takes it, so a task in flight when
+  its process dies is gone: every process that starts (server or worker) re-enqueues
+  the unfinished chunks of unfinished runs. A chunk interrupted by a clean shutdown
+  puts itself back on the queue.
+- The chunk checks the run's status before each case, so a cancel stops new cases
+  at once; the chunk that finds every result stored marks the run completed.
+
+A run's ``concurrency`` bounds the model calls in flight per chunk; a server with
+``PROMPTMILL_EVAL_WORKERS`` threads may work on that many chunks at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+from huey.exceptions import ConfigurationError
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import URL
+
+from promptmill.backends.base import ChatBackend
+from promptmill.config import Settings
+from promptmill.engine.cases import TestCase
+from promptmill.engine.evaluation import CaseResult, Evaluator, Variant
+from promptmill.errors import APIError, PromptmillError
+from promptmill.store import EvalResultRecord, EvalRunRecord, Store
+
+logger = logging.getLogger("promptmill.jobs")
+
+CHUNK_CASES = 8
+"""Cases per task: small enough to spread a run over workers and lose little to a
+crash, large enough that queue overhead stays negligible."""
+
+QUEUE_NAME = "promptmill-eval"
+TASK_NAME = "evaluate_chunk"
+QUEUE_FILE = "queue.db"
+
+# Idle workers poll SQLite (no push notifications there): start fast, back off to this.
+_MAX_POLL_DELAY_S = 0.5
+_SHUTDOWN_TIMEOUT_S = 30.0
+
+
+class PromptRef(BaseModel):
+    """Which saved prompt version a variant came from (``None`` for an inline prompt)."""
+
+    name: str
+    version: int
+
+
+class RunVariant(Variant):
+    """A variant as a run stores it: the engine's ``Variant`` plus where it came from."""
+
+    prompt_ref: PromptRef | None = None
+
+
+class RunSpec(BaseModel):
+    """What a stored run evaluates; the ``spec`` JSON of ``eval_runs``."""
+
+    variants: list[RunVariant] = Field(min_length=1)
+    graders: list[dict[str, Any]]
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    concurrency: int = 4
+
+
+def chunk_count(cases: int) -> int:
+    return -(-cases // CHUNK_CASES)
+
+
+def chunk_cases(chunk: int, cases: int) -> range:
+    """The case indexes of one chunk."""
+    return range(chunk * CHUNK_CASES, min((chunk + 1) * CHUNK_CASES, cases))
+
+
+def make_huey(settings: Settings, store: Store) -> Huey:
+    """The queue for this store and settings (see the module docstring).
+
+    The queue's name is derived from the store's database, so processes whose stores
+    differ never take each other's tasks even when they share a queue file or a Redis
+    server. An in-memory SQLite store, private to its process, gets an in-memory queue.
+    Misconfiguration (no ``redis`` package for a Redis URL, say) raises ``APIError``
+    naming the setting, so it fails at start-up rather than on the first run.
+    """
+    options: dict[str, Any] = {"results": False, "utc": True}
+    url = store.engine.url
+    name = _queue_name(url)
+    try:
+        if settings.redis_url:
+            return RedisHuey(name, url=settings.redis_url, **options)
+        if url.get_backend_name() == "postgresql":
+            dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            return PostgresHuey(name, dsn=dsn, **options)
+    except ConfigurationError as exc:
+        setting = "PROMPTMILL_REDIS_URL" if settings.redis_url else "PROMPTMILL_DATABASE_URL"
+        raise APIError(f"{setting}: cannot use it for the evaluation queue: {exc}") from exc
+    if _sqlite_file(url) is None:
+        return MemoryHuey(name, **options)
+    home = settings.home_path
+    home.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=str(home / QUEUE_FILE), **options)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; ``None`` for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    return Path(database.removeprefix("file:")).expanduser().resolve()
+
+
+def _queue_name(url: URL) -> str:
+    """``promptmill-eval-<12 hex>``: the same for every process using this database."""
+    if url.get_backend_name() == "sqlite":
+        identity = str(_sqlite_file(url) or f"memory-{id(url)}")
+    else:
+        identity = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    return f"{QUEUE_NAME}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+class _InProcessConsumer(Consumer):  # type: ignore[misc]  # huey is untyped
+    """huey's consumer without its signal handlers: the host process (uvicorn, or the
+    worker command) owns the signals and calls ``stop``."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+class EvalJobs:
+    """The evaluation queue of one process: enqueue runs, work on them, resume them.
+
+    ``store`` and ``backend`` are the process's own (the server's, or the worker
+    command's); ``timeout`` is the deadline of one model call.
+    """
+
+    def __init__(
+        self, huey: Huey, store: Store, backend: ChatBackend, *, timeout: float = 120.0
+    ) -> None:
+        self.huey = huey
+        self.store = store
+        self.backend = backend
+        self.timeout = timeout
+        self._stopping = threading.Event()
+        self._consumer: _InProcessConsumer | None = None
+        self._chunk_task = huey.task(name=TASK_NAME)(self.evaluate_chunk)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store, backend: ChatBackend) -> EvalJobs:
+        return cls(make_huey(settings, store), store, backend, timeout=settings.request_timeout)
+
+    # --- enqueueing -----------------------------------------------------------
+
+    def enqueue_run(self, run: EvalRunRecord, chunks: Iterable[int] | None = None) -> None:
+        """Put a run's chunks (all of them by default) on the queue."""
+        for chunk in chunks if chunks is not None else range(chunk_count(len(run.cases))):
+            self._chunk_task(run.id, chunk)
+
+    def resume_unfinished(self) -> int:
+        """Re-enqueue the chunks that still lack results, of every unfinished run.
+
+        A run whose results are all stored (its process died right after the last
+        write) is marked completed instead. Returns the number of chunks enqueued.
+        """
+        enqueued = 0
+        for run in self.store.unfinished_runs():
+            variants = len(run.spec.get("variants", []))
+            stored = self.store.result_keys(run.id)
+            missing = [
+                chunk
+                for chunk in range(chunk_count(len(run.cases)))
+                if any(
+                    (case, variant) not in stored
+                    for case in chunk_cases(chunk, len(run.cases))
+                    for variant in range(variants)
+                )
+            ]
+            if missing:
+                self.enqueue_run(run, missing)
+                enqueued += len(missing)
+            else:
+                self.store.set_run_status(run.id, "completed")
+        if enqueued:
+            logger.info("resumed unfinished evaluation runs: %d chunks enqueued", enqueued)
+        return enqueued
+
+    # --- working ----------------------------------------------------------------
+
+    def start_workers(self, workers: int) -> None:
+        """Start ``workers`` consumer threads in this process (none when 0)."""
+        if workers <= 0 or self._consumer is not None:
+            return
+        self._stopping.clear()
+        self._consumer = _InProcessConsumer(
+            self.huey,
+            workers=workers,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=_MAX_POLL_DELAY_S,
+            check_worker_health=False,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
+        )
+        self._consumer.start()
+
+    def stop(self) -> None:
+        """Stop the workers: running chunks stop before their next case and requeue."""
+        self._stopping.set()
+        if self._consumer is not None:
+            self._consumer.stop(graceful=True)
+            self._consumer = None
+        self.huey.storage.close()
+
+    def evaluate_chunk(self, run_id: str, chunk: int) -> None:
+        """The task: compute and store the chunk's missing results (see module docstring)."""
+        run = self.store.get_run(run_id)
+        if run is None or not run.active:
+            return
+        try:
+            spec = RunSpec.model_validate(run.spec)
+            cases = [TestCase.model_validate(case) for case in run.cases]
+        except ValueError as exc:
+            self.store.set_run_status(run_id, "failed", error=f"the stored run is invalid: {exc}")
+            return
+        stored = self.store.result_keys(run_id)
+        pairs = [
+            (case, variant)
+            for case in chunk_cases(chunk, len(cases))
+            for variant in range(len(spec.variants))
+            if (case, variant) not in stored
+        ]
+        if pairs:
+            self.store.set_run_status(run_id, "running")
+            evaluator = Evaluator(
+                self.backend,
+                concurrency=spec.concurrency,
+                temperature=spec.temperature,
+                max_tokens=spec.max_tokens,
+                timeout=self.timeout,
+            )
+
+            def store_result(result: CaseResult) -> None:
+                record = EvalResultRecord.from_dict(result.model_dump(mode="json"))
+                self.store.record_result(run_id, record)
+
+            def should_stop() -> bool:
+                return self._stopping.is_set() or self.store.run_status(run_id) != "running"
+
+            try:
+                report = evaluator.run(
+                    spec.variants,
+                    cases,
+                    spec.graders,
+                    on_result=store_result,
+                    should_stop=should_stop,
+                    pairs=pairs,
+                )
+            except PromptmillError as exc:
+                # Not a model failure (those are recorded per case): the run itself
+                # cannot be evaluated, e.g. a grader that no longer validates.
+                self.store.set_run_status(run_id, "failed", error=exc.message)
+                return
+            if report.stopped and self._stopping.is_set():
+                if self.store.run_status(run_id) == "running":
+                    self._chunk_task(run_id, chunk)  # shutting down: leave it for the next
+                return
+        counts = self.store.counts(run_id)
+        if counts.done >= run.total:
+            self.store.set_run_status(run_id, "completed")
