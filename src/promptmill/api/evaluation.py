@@ -28,23 +28,8 @@ from promptmill.api import auth
 from promptmill.api.error_responses import invalid_request_from
 from promptmill.api.evaluation_schemas import (
     CreateRunRequest,
-    Dataset,
-    DatasetList,
-    DatasetListItem,
-    EvalRun,
-    EvalRunList,
     GenerateCasesRequest,
-    GenerateCasesResponse,
-    PromptDiff,
-    PromptList,
-    PromptListItem,
     PromptSelector,
-    PromptVersion,
-    PromptVersionList,
-    RunProgress,
-    RunResult,
-    RunResultList,
-    RunVariantInfo,
     SaveDatasetRequest,
     SavePromptRequest,
 )
@@ -53,14 +38,34 @@ from promptmill.api.state import app_state
 from promptmill.api.streaming import sse_event
 from promptmill.api.tools import parse_json_object
 from promptmill.config import Settings
-from promptmill.engine.cases import TestCase, check_cases_fill, generate_cases, read_cases
+from promptmill.engine.cases import check_cases_fill, generate_cases, read_cases
 from promptmill.engine.cases import write_cases as write_case_text
-from promptmill.engine.evaluation import CaseResult, compare, summarize
+from promptmill.engine.evaluation import compare, summarize
 from promptmill.engine.graders import validate_graders
 from promptmill.engine.types import PromptMessage
 from promptmill.engine.versions import PromptTemplate, diff_prompts
 from promptmill.errors import APIError, InvalidRequestError, NotFoundError, PromptmillError
-from promptmill.jobs import PromptRef, RunSpec, RunVariant
+from promptmill.eval_types import (
+    CaseResult,
+    Dataset,
+    DatasetList,
+    DatasetListItem,
+    EvalRun,
+    EvalRunList,
+    GenerateCasesResponse,
+    PromptDiff,
+    PromptList,
+    PromptListItem,
+    PromptRef,
+    PromptVersion,
+    PromptVersionList,
+    RunProgress,
+    RunResult,
+    RunResultList,
+    RunVariantInfo,
+    TestCase,
+)
+from promptmill.jobs import RunSpec, RunVariant
 from promptmill.store import ApiKeyInfo
 from promptmill.store.evaluation import check_name
 from promptmill.types import ErrorResponse, check_message_order
