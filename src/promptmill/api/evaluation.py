@@ -66,6 +66,7 @@ from promptmill.eval_types import (
     TestCase,
 )
 from promptmill.jobs import RunSpec, RunVariant
+from promptmill.protocol import PROMPTMILL_PREFIX
 from promptmill.store import ApiKeyInfo
 from promptmill.store.evaluation import check_name
 from promptmill.types import ErrorResponse, check_message_order
@@ -74,7 +75,6 @@ if TYPE_CHECKING:
     from promptmill.jobs import EvalJobs
     from promptmill.store import DatasetRecord, EvalRunRecord, PromptVersionRecord, Store
 
-PREFIX = "/v1/promptmill"
 SSE_POLL_SECONDS = 0.2
 SSE_KEEPALIVE_SECONDS = 15.0
 MAX_RESULTS_PAGE = 1000
@@ -211,7 +211,7 @@ def _resolve_prompt(
 
 # --- prompts ------------------------------------------------------------------------
 
-router = APIRouter(prefix=PREFIX, tags=["evaluation"])
+router = APIRouter(prefix=PROMPTMILL_PREFIX, tags=["evaluation"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
