@@ -167,18 +167,20 @@ def worker(workers: int | None, backend: str | None) -> None:
         from promptmill.config import Settings
         from promptmill.jobs import EvalJobs
         from promptmill.store import Store
-    from promptmill.backends.registry import make_backend
     from promptmill.errors import ConfigurationError, PromptmillError
+    from promptmill.startup import build_engine
 
     try:
         settings = Settings.load(**({"backend": backend} if backend else {}))
+        model_backend = build_engine(settings).backend
     except ConfigurationError as exc:
         raise click.ClickException(f"misconfigured: {exc.message}") from None
+    except PromptmillError as exc:
+        raise click.ClickException(f"could not start the worker: {exc}") from None
     threads = workers or settings.eval_workers or 2
     store = Store.open(settings.resolved_database_url)
     try:
         try:
-            model_backend = make_backend(settings)
             jobs = EvalJobs.from_settings(settings, store, model_backend)
         except PromptmillError as exc:
             raise click.ClickException(f"could not start the worker: {exc}") from None

@@ -34,5 +34,7 @@ def test_anthropic_backend_sends_the_requested_model_else_its_own(
 def test_local_backend_refuses_another_model_before_loading_anything() -> None:
     backend = LocalBackend.__new__(LocalBackend)
     backend.model = "qwen-local"
-    with pytest.raises(InvalidRequestError, match=r"^model: the local backend serves only"):
+    with pytest.raises(
+        InvalidRequestError, match=r"^model: the local backend runs .qwen-local. and cannot switch"
+    ):
         backend.chat(openai_tests.ask("hello", model="gpt-4o"))

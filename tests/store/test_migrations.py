@@ -40,7 +40,7 @@ def test_open_creates_the_missing_sqlite_folder(tmp_path: Path) -> None:
 def test_migrations_create_every_table_from_an_empty_database(database_url: str) -> None:
     with Store.open(database_url) as store:
         inspector = inspect(store.engine)
-        tables = {
+        model_tables = {
             "workspaces",
             "api_keys",
             "calls",
@@ -50,8 +50,8 @@ def test_migrations_create_every_table_from_an_empty_database(database_url: str)
             "eval_runs",
             "eval_results",
         }
-        assert set(inspector.get_table_names()) == tables | {"alembic_version"}
-        assert set(Base.metadata.tables) == tables
+        assert set(inspector.get_table_names()) == model_tables | {"alembic_version"}
+        assert set(Base.metadata.tables) == model_tables
         assert {"ix_calls_workspace_id_created_at"} <= {
             index["name"] for index in inspector.get_indexes("calls")
         }

@@ -10,12 +10,11 @@ runs left unfinished by a previous process; they stop before the store closes.
 Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
 ``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
-Prompt Tools endpoints), ``history``, ``evaluation`` (prompt versions, datasets,
-cases, runs) and, when installed, ``web`` (the playground
-page). A wrong method on a known path is answered 405 with
-an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
-405 error type, and ``invalid_request_error`` is the type its clients already handle
-for a request the server will not serve as sent.
+Prompt Tools endpoints), ``history``, ``evaluation`` (prompt versions, datasets and
+evaluation runs) and, when installed, ``web`` (the playground page). A wrong method on a
+known path is answered 405 with an ``invalid_request_error`` body and an ``allow``
+header: the Anthropic API has no 405 error type, and ``invalid_request_error`` is the
+type its clients already handle for a request the server will not serve as sent.
 """
 
 from __future__ import annotations
@@ -31,9 +30,8 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from promptmill import __version__
-from promptmill.api import history, service, tools
+from promptmill.api import evaluation, history, service, tools
 from promptmill.api.error_responses import install_error_handlers
-from promptmill.api.evaluation import router as evaluation_router
 from promptmill.api.evaluation_schemas import REQUEST_MODELS as EVALUATION_REQUEST_MODELS
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
@@ -110,14 +108,12 @@ def create_app(
     app.state.settings = settings
     app.state.eval_jobs = None
     install_error_handlers(app)
-    for routes in (service, tools, history):
+    for routes in (service, tools, history, evaluation):
         app.include_router(routes.router)
-    app.include_router(evaluation_router)
     _include_playground(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
-    request_models = (*tools.REQUEST_MODELS, *EVALUATION_REQUEST_MODELS)
-    app.openapi = lambda: openapi_schema(app, request_models)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_schema(app, (*tools.REQUEST_MODELS, *EVALUATION_REQUEST_MODELS))  # type: ignore[method-assign]
     return app
 
 

@@ -103,8 +103,9 @@ class LocalBackend:
     def chat(self, request: ChatRequest) -> ChatReply:
         if request.model is not None and request.model != self.model:
             raise InvalidRequestError(
-                f"model: the local backend serves only {self.model!r}, not {request.model!r}; "
-                "start another server with PROMPTMILL_LOCAL_MODEL set to it"
+                f"model: the local backend runs {self.model!r} and cannot switch to "
+                f"{request.model!r} per request; start another server with "
+                "PROMPTMILL_LOCAL_MODEL set to it"
             )
         deadline = time.monotonic() + request.timeout
         if not self._lock.acquire(timeout=max(0.0, request.timeout)):
