@@ -12,14 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
 from promptmill import __version__
 from promptmill.backends.registry import BACKENDS, backend_names
 from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
+
+if TYPE_CHECKING:
+    from promptmill.client import Client
+    from promptmill.eval_types import EvalRun, PairedTest, RunResult, VariantSummary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -692,7 +697,7 @@ def _api_errors() -> Iterator[None]:
         raise SystemExit(1) from None
 
 
-def _client(base_url: str, api_key: str | None) -> Any:
+def _client(base_url: str, api_key: str | None) -> Client:
     from promptmill.client import Client
 
     return Client(base_url=base_url, api_key=api_key)
@@ -1108,17 +1113,15 @@ def eval_command(
     _show_report(report, as_json)
 
 
+@dataclass(frozen=True)
 class _Report:
-    """What ``eval`` shows, the same for a server run and an in-process one."""
+    """What ``eval`` shows, the same for a server run (``run`` set) and an in-process one."""
 
-    def __init__(
-        self, run: Any, labels: list[str], summary: Any, comparison: Any, results: Any
-    ) -> None:
-        self.run = run
-        self.labels = labels
-        self.summary = summary
-        self.comparison = comparison
-        self.results = results
+    run: EvalRun | None
+    labels: list[str]
+    summary: list[VariantSummary]
+    comparison: list[PairedTest]
+    results: list[RunResult]
 
 
 def _eval_on_server(
@@ -1168,10 +1171,12 @@ def _eval_in_process(
     model: str | None,
     concurrency: int,
 ) -> _Report:
-    from promptmill.engine.evaluation import Evaluator, Variant
-    from promptmill.engine.graders import validate_graders
     from promptmill.eval_types import RunResult
     from promptmill.eval_view import RunProgressBar
+
+    with _needs_extra("server"):
+        from promptmill.engine.evaluation import Evaluator, Variant
+        from promptmill.engine.graders import validate_graders
 
     with _api_errors():
         checked = validate_graders(graders)
