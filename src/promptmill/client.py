@@ -432,6 +432,8 @@ class Client(EvaluationMethods):
                     raise _error_from_response(
                         response.status_code, response.headers, response.content
                     )
+                if not _is_event_stream(response):
+                    raise _not_an_event_stream(response)
                 decoder = _SSEDecoder()
                 for line in response.iter_lines():
                     event = decoder.feed(line)
@@ -611,6 +613,8 @@ class AsyncClient(AsyncEvaluationMethods):
                     raise _error_from_response(
                         response.status_code, response.headers, response.content
                     )
+                if not _is_event_stream(response):
+                    raise _not_an_event_stream(response)
                 decoder = _SSEDecoder()
                 async for line in response.aiter_lines():
                     event = decoder.feed(line)
@@ -626,6 +630,15 @@ class AsyncClient(AsyncEvaluationMethods):
 def _is_event_stream(response: httpx.Response) -> bool:
     content_type: str = response.headers.get("content-type", "")
     return content_type.startswith("text/event-stream")
+
+
+def _not_an_event_stream(response: httpx.Response) -> APIError:
+    content_type = response.headers.get("content-type", "none")
+    error = APIError(
+        f"HTTP {response.status_code}: not an event stream (content-type {content_type})"
+    )
+    error.request_id = response.headers.get("request-id")
+    return error
 
 
 def _consume_events(
