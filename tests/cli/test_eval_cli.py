@@ -11,12 +11,17 @@ import csv
 import io
 import itertools
 import json
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli.test_prompt_cli import run_cli
+from promptmill import Client
+from tests.cli.test_prompt_cli import PROMPTMILL, run_cli
 from tests.conftest import RunningServer, running_promptmill
 
 CHEF_TEXT = "Suggest one dish made with {{FOOD}}.\n"
@@ -376,3 +381,29 @@ def test_eval_in_process_needs_a_prompt_file(
     )  # fmt: skip
     assert done.returncode == 2
     assert "with --in-process there is no server" in done.stderr
+
+
+def test_ctrl_c_during_eval_cancels_the_run_on_the_server(
+    tmp_path: Path, files: dict[str, Path]
+) -> None:
+    # No workers: the run stays queued, so the command is still waiting when interrupted.
+    with running_promptmill(tmp_path / "idle", eval_workers=0) as idle:
+        command = [PROMPTMILL, "eval", str(files["chef"]), "--cases", str(files["cases"])]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTMILL_")}
+        process = subprocess.Popen(
+            [*command, *remote(idle)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            with Client(idle.base_url, api_key=idle.api_key) as client:
+                deadline = time.monotonic() + 30
+                while not client.list_runs() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                [run] = client.list_runs()
+                time.sleep(0.5)  # the command is now following the run's events
+                process.send_signal(signal.SIGINT)
+                _, stderr = process.communicate(timeout=30)
+                assert client.run(run.id).status == "cancelled"
+        finally:
+            process.kill()
+    assert process.returncode == 130
+    assert f"Cancelled run {run.id}" in stderr.decode()
