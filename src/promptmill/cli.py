@@ -810,10 +810,18 @@ def _in_process_backend() -> tuple[Any, float]:
 
 def _template(prompt: dict[str, Any]) -> Any:
     """An inline prompt as the engine's ``PromptTemplate`` (message order checked)."""
+    from pydantic import ValidationError
+
     from promptmill.engine.versions import PromptTemplate
     from promptmill.types import PromptMessage, check_message_order
 
-    messages = [PromptMessage.model_validate(m) for m in prompt["messages"]]
+    try:
+        messages = [PromptMessage.model_validate(m) for m in prompt["messages"]]
+    except ValidationError as exc:
+        raise click.BadParameter(
+            f"a message is not a text message of the Messages API: {exc.errors()[0]['msg']}",
+            param_hint="PROMPT",
+        ) from None
     check_message_order(messages)
     return PromptTemplate(messages=messages, system=prompt["system"])
 

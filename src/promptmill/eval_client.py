@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
@@ -57,6 +57,7 @@ CaseInput = TestCase | Mapping[str, Any]
 """A test case: a ``TestCase`` or its wire dict (``{"vars": {...}, "expected": ...}``)."""
 
 RunProgressCallback = Callable[[RunProgress], None]
+CaseFormat = Literal["csv", "jsonl"]
 
 RESULTS_PAGE = 1000
 """Results asked for per request when reading a whole run (the server's page limit)."""
@@ -303,7 +304,7 @@ class EvaluationMethods:
         cases: Sequence[CaseInput] | None = None,
         *,
         content: str | None = None,
-        format: str | None = None,
+        format: CaseFormat | None = None,
     ) -> Dataset:
         """Create or replace dataset ``name`` from ``cases``, or from a CSV or JSONL text
         (``content`` with ``format`` ``"csv"`` or ``"jsonl"``), parsed by the server."""
@@ -479,7 +480,7 @@ class AsyncEvaluationMethods:
         cases: Sequence[CaseInput] | None = None,
         *,
         content: str | None = None,
-        format: str | None = None,
+        format: CaseFormat | None = None,
     ) -> Dataset:
         body: dict[str, Any] = {}
         if cases is not None:

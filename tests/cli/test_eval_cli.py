@@ -86,6 +86,12 @@ def test_prompts_save_takes_a_prompt_tools_json_answer_from_stdin(server: Runnin
     assert (version["messages"], version["system"]) == (answer["messages"], answer["system"])
 
 
+def test_prompts_save_refuses_json_that_is_no_prompt(server: RunningServer) -> None:
+    done = run_cli("prompts", "save", "x", "-", *remote(server), stdin='{"task": "a chef"}')
+    assert done.returncode == 2
+    assert "is JSON without a 'messages' list" in done.stderr
+
+
 def test_generate_save_keeps_the_generated_prompt_in_one_step(server: RunningServer) -> None:
     name = next(_names)
     done = run_cli("generate", "a chef", "--json", "--save", name, *remote(server))
