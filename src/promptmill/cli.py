@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="promptmill")
 def main() -> None:
-    """promptmill: an open, self-hosted Prompt Tools API (generate, improve, templatize)."""
+    """promptmill: an open, self-hosted Prompt Tools API (generate, improve, templatize),
+    with prompt versions and evaluation (prompts, cases, eval)."""
 
 
 @contextmanager
@@ -372,16 +373,34 @@ def usage(workspace: str | None, as_json: bool) -> None:
 _VARIABLE_PATTERN = r"\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}"
 
 
-def _server_options(command: Callable[..., None]) -> Callable[..., None]:
+_Decorator = Callable[[Callable[..., None]], Callable[..., None]]
+
+
+def _server_options_for(*, anthropic_too: bool) -> _Decorator:
     """Where to send a request: ``--base-url`` and ``--api-key``."""
-    options = [
+    help = (
+        "The server to call (also PROMPTMILL_BASE_URL). "
+        "https://api.anthropic.com works too: it is the same API."
+        if anthropic_too
+        else "The promptmill server to call (also PROMPTMILL_BASE_URL)."
+    )
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(_connection_options(help)):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _connection_options(base_url_help: str) -> list[_Decorator]:
+    return [
         click.option(
             "--base-url",
             envvar="PROMPTMILL_BASE_URL",
             default="http://127.0.0.1:8000",
             show_default=True,
-            help="The server to call (also PROMPTMILL_BASE_URL). "
-            "https://api.anthropic.com works too: it is the same API.",
+            help=base_url_help,
         ),
         click.option(
             "--api-key",
@@ -389,9 +408,10 @@ def _server_options(command: Callable[..., None]) -> Callable[..., None]:
             help="The API key to send; default: PROMPTMILL_API_KEY, then ANTHROPIC_API_KEY.",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+
+# The evaluation commands use promptmill's extensions, which only a promptmill server has.
+_server_options = _server_options_for(anthropic_too=False)
 
 
 def _json_option(command: Callable[..., None]) -> Callable[..., None]:
@@ -399,17 +419,15 @@ def _json_option(command: Callable[..., None]) -> Callable[..., None]:
         "--json",
         "as_json",
         is_flag=True,
-        help="Print only the API response JSON on stdout (for scripts and pipes).",
+        help="Print only JSON on stdout (the API's answer; for eval, the run, summary, "
+        "comparison and results), for scripts and pipes.",
     )(command)
-
-
-_Decorator = Callable[[Callable[..., None]], Callable[..., None]]
 
 
 def _prompt_tool_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options every prompt command shares: where to send it and how to print it."""
     options: list[_Decorator] = [
-        _server_options,
+        _server_options_for(anthropic_too=True),
         click.option(
             "--in-process",
             is_flag=True,
@@ -952,7 +970,12 @@ def cases() -> None:
 @cases.command("generate", epilog=_PROMPT_HELP)
 @click.argument("prompt")
 @click.option(
-    "-n", "--count", type=click.IntRange(min=1), default=10, show_default=True, help="Cases."
+    "-n",
+    "--count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many cases to write.",
 )
 @click.option(
     "-o",
@@ -1039,7 +1062,12 @@ def _unique_labels(labels: list[str | None]) -> list[str | None]:
     default=None,
     help="A .csv or .jsonl file of test cases.",
 )
-@click.option("--dataset", default=None, help="A dataset saved on the server, instead of --cases.")
+@click.option(
+    "--dataset",
+    metavar="NAME",
+    default=None,
+    help="A dataset saved on the server, instead of --cases.",
+)
 @click.option(
     "--grader",
     "graders",
@@ -1056,7 +1084,12 @@ def _unique_labels(labels: list[str | None]) -> list[str | None]:
     metavar="PROMPT",
     help="Another prompt to run on the same cases, compared with PROMPT; repeatable.",
 )
-@click.option("--model", default=None, help="The model to run the prompts on.")
+@click.option(
+    "--model",
+    metavar="MODEL",
+    default=None,
+    help="The model to run the prompts on (default: the backend's).",
+)
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 32),
