@@ -986,6 +986,13 @@ def cases() -> None:
 )
 @click.option("--save-as", metavar="DATASET", default=None, help="Also save them on the server.")
 @click.option("--model", default=None, help="The model that writes them (default: the backend's).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the server's answer (a small local model can take minutes).",
+)
 @_server_options
 @_in_process_option
 @_json_option
@@ -995,6 +1002,7 @@ def cases_generate(
     output: Path | None,
     save_as: str | None,
     model: str | None,
+    timeout: float,
     base_url: str,
     api_key: str | None,
     in_process: bool,
@@ -1026,7 +1034,9 @@ def cases_generate(
             generated = GenerateCasesResponse(cases=written, usage=usage)
         else:
             with _client(base_url, api_key) as client:
-                generated = client.generate_cases(resolved, count, save_as=save_as, model=model)
+                generated = client.generate_cases(
+                    resolved, count, save_as=save_as, model=model, timeout=timeout
+                )
     if output is not None and fmt is not None:
         output.write_text(write_cases(generated.cases, fmt), encoding="utf-8")
         err_console.print(f"Wrote {len(generated.cases)} cases to {output}", highlight=False)

@@ -149,8 +149,15 @@ def _error_from_response(status: int, headers: httpx.Headers, content: bytes) ->
     return error
 
 
-def _is_retryable(error: PromptmillError) -> bool:
+def _is_retryable(error: PromptmillError, retry_timeouts: bool = True) -> bool:
+    if isinstance(error, APITimeoutError) and not retry_timeouts:
+        return False
     return isinstance(error, RateLimitError | OverloadedError | APIConnectionError)
+
+
+def _timeout(seconds: float | None) -> Any:
+    """A request's own timeout, or the client's (``httpx.USE_CLIENT_DEFAULT``) when None."""
+    return httpx.USE_CLIENT_DEFAULT if seconds is None else httpx.Timeout(seconds)
 
 
 def _transport_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
@@ -353,21 +360,30 @@ class Client(EvaluationMethods):
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        retry_timeouts: bool = True,
     ) -> Any:
-        """One JSON request with retries; the response's JSON as it came."""
+        """One JSON request with retries; the response's JSON as it came.
+
+        ``timeout`` replaces the client's for this request; ``retry_timeouts=False`` for
+        work a server goes on doing after the client gave up (asking again would pile up).
+        """
         payload = dict(body) if body is not None else None
-        return self._with_retries(lambda: self._request_json(method, path, payload, params))
+        return self._with_retries(
+            lambda: self._request_json(method, path, payload, params, timeout),
+            retry_timeouts=retry_timeouts,
+        )
 
     def _pause(self, attempt: int) -> None:
         _sleep(_retry_delay(attempt, None))
 
-    def _with_retries(self, attempt_once: Callable[[], _T]) -> _T:
+    def _with_retries(self, attempt_once: Callable[[], _T], *, retry_timeouts: bool = True) -> _T:
         attempt = 0
         while True:
             try:
                 return attempt_once()
             except PromptmillError as error:
-                if attempt >= self._config.max_retries or not _is_retryable(error):
+                if attempt >= self._config.max_retries or not _is_retryable(error, retry_timeouts):
                     raise
                 _sleep(_retry_delay(attempt, _retry_after_of(error)))
                 attempt += 1
@@ -387,11 +403,17 @@ class Client(EvaluationMethods):
         path: str,
         body: dict[str, Any] | None,
         params: Mapping[str, Any] | None,
+        timeout: float | None = None,
     ) -> Any:
         url = self._config.url(path)
         try:
             response = self._http.request(
-                method, url, json=body, params=params, headers=self._config.headers(stream=False)
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=self._config.headers(stream=False),
+                timeout=_timeout(timeout),
             )
         except httpx.TransportError as exc:
             raise _transport_error(exc, url) from exc
@@ -526,21 +548,28 @@ class AsyncClient(AsyncEvaluationMethods):
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        retry_timeouts: bool = True,
     ) -> Any:
         """One JSON request with retries; the response's JSON as it came."""
         payload = dict(body) if body is not None else None
-        return await self._with_retries(lambda: self._request_json(method, path, payload, params))
+        return await self._with_retries(
+            lambda: self._request_json(method, path, payload, params, timeout),
+            retry_timeouts=retry_timeouts,
+        )
 
     async def _pause(self, attempt: int) -> None:
         await _async_sleep(_retry_delay(attempt, None))
 
-    async def _with_retries(self, attempt_once: Callable[[], Awaitable[_T]]) -> _T:
+    async def _with_retries(
+        self, attempt_once: Callable[[], Awaitable[_T]], *, retry_timeouts: bool = True
+    ) -> _T:
         attempt = 0
         while True:
             try:
                 return await attempt_once()
             except PromptmillError as error:
-                if attempt >= self._config.max_retries or not _is_retryable(error):
+                if attempt >= self._config.max_retries or not _is_retryable(error, retry_timeouts):
                     raise
                 await _async_sleep(_retry_delay(attempt, _retry_after_of(error)))
                 attempt += 1
@@ -561,11 +590,17 @@ class AsyncClient(AsyncEvaluationMethods):
         path: str,
         body: dict[str, Any] | None,
         params: Mapping[str, Any] | None,
+        timeout: float | None = None,
     ) -> Any:
         url = self._config.url(path)
         try:
             response = await self._http.request(
-                method, url, json=body, params=params, headers=self._config.headers(stream=False)
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=self._config.headers(stream=False),
+                timeout=_timeout(timeout),
             )
         except httpx.TransportError as exc:
             raise _transport_error(exc, url) from exc

@@ -132,6 +132,17 @@ def save_prompt_body(
     return {"name": name, **body}
 
 
+def _generate_cases_body(
+    prompt: PromptInput, count: int, save_as: str | None, model: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": prompt_selector(prompt), "count": count}
+    if save_as is not None:
+        body["save_as"] = save_as
+    if model is not None:
+        body["model"] = model
+    return body
+
+
 def graders_body(graders: Sequence[GraderInput]) -> list[dict[str, Any]]:
     """Grader objects from objects or shorthands; a bad shorthand is a 400 naming its index."""
     specs = []
@@ -252,6 +263,8 @@ class EvaluationMethods:
             *,
             body: Mapping[str, Any] | None = None,
             params: Mapping[str, Any] | None = None,
+            timeout: float | None = None,
+            retry_timeouts: bool = True,
         ) -> Any: ...
 
         def _events(self, path: str) -> Iterator[tuple[str, str]]: ...
@@ -329,15 +342,20 @@ class EvaluationMethods:
         *,
         save_as: str | None = None,
         model: str | None = None,
+        timeout: float | None = None,
     ) -> GenerateCasesResponse:
         """Have the model write ``count`` cases for the prompt's variables; ``save_as``
-        also saves them as that dataset."""
-        body: dict[str, Any] = {"prompt": prompt_selector(prompt), "count": count}
-        if save_as is not None:
-            body["save_as"] = save_as
-        if model is not None:
-            body["model"] = model
-        return _validate(GenerateCasesResponse, self._send("POST", GENERATE_CASES_PATH, body=body))
+        also saves them as that dataset.
+
+        Generation can take minutes on a small local model: ``timeout`` (seconds) replaces
+        the client's for this call, and a timed-out call is not repeated, since the
+        server goes on generating what was asked.
+        """
+        body = _generate_cases_body(prompt, count, save_as, model)
+        payload = self._send(
+            "POST", GENERATE_CASES_PATH, body=body, timeout=timeout, retry_timeouts=False
+        )
+        return _validate(GenerateCasesResponse, payload)
 
     # runs
 
@@ -438,6 +456,8 @@ class AsyncEvaluationMethods:
             *,
             body: Mapping[str, Any] | None = None,
             params: Mapping[str, Any] | None = None,
+            timeout: float | None = None,
+            retry_timeouts: bool = True,
         ) -> Any: ...
 
         def _events(self, path: str) -> AsyncIterator[tuple[str, str]]: ...
@@ -503,13 +523,12 @@ class AsyncEvaluationMethods:
         *,
         save_as: str | None = None,
         model: str | None = None,
+        timeout: float | None = None,
     ) -> GenerateCasesResponse:
-        body: dict[str, Any] = {"prompt": prompt_selector(prompt), "count": count}
-        if save_as is not None:
-            body["save_as"] = save_as
-        if model is not None:
-            body["model"] = model
-        payload = await self._send("POST", GENERATE_CASES_PATH, body=body)
+        body = _generate_cases_body(prompt, count, save_as, model)
+        payload = await self._send(
+            "POST", GENERATE_CASES_PATH, body=body, timeout=timeout, retry_timeouts=False
+        )
         return _validate(GenerateCasesResponse, payload)
 
     async def create_run(

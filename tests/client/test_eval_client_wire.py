@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from promptmill import APIConnectionError, APIError, AsyncClient, Client
+from promptmill import APIConnectionError, APIError, APITimeoutError, AsyncClient, Client
 from promptmill.eval_types import RunProgress
 from tests.client.scripted_server import ScriptedAPIServer, error_body
 
@@ -113,3 +113,16 @@ def test_a_name_is_one_path_segment(scripted: ScriptedAPIServer) -> None:
     with Client(scripted.root_url, api_key="k") as client:
         client.prompt_versions("a/b")
     assert scripted.request_paths == ["/v1/promptmill/prompts/a%2Fb/versions"]
+
+
+def test_a_timed_out_case_generation_is_not_asked_again(
+    scripted: ScriptedAPIServer, recorded_sleeps: list[float]
+) -> None:
+    scripted.answer(body={"cases": [], "usage": []}, delay=1.0)
+    with (
+        Client(scripted.root_url, api_key="k", max_retries=2) as client,
+        pytest.raises(APITimeoutError),
+    ):
+        client.generate_cases("chef", 3, timeout=0.2)
+    assert scripted.request_paths == ["/v1/promptmill/cases/generate"]
+    assert recorded_sleeps == []
