@@ -30,9 +30,18 @@ import json, sys
 import promptmill
 with promptmill.Client(base_url=sys.argv[1], api_key=sys.argv[2]) as client:
     result = client.generate_prompt("a chef for a meal prep planning service")
-heavy = ("fastapi", "sqlalchemy", "pydantic_settings", "llama_cpp", "openai", "anthropic")
+    client.save_prompt("dish", "Suggest one dish made with {{FOOD}}.")
+    run = client.create_run(
+        "dish", cases=[{"vars": {"FOOD": "eggs"}, "expected": "eggs"}], graders=["contains"]
+    )
+    run = client.wait_for_run(run)
+heavy = (
+    "fastapi", "sqlalchemy", "pydantic_settings", "llama_cpp", "openai", "anthropic",
+    "jsonschema", "huey",
+)
 print(json.dumps({
     "text": result.messages[0].content[0].text,
+    "run": [run.status, run.summary[0].pass_rate],
     "loaded": [name for name in heavy if name in sys.modules],
 }))
 """
@@ -94,6 +103,7 @@ def test_the_core_install_is_a_python_client_of_a_server(
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["text"].strip()
+    assert answer["run"] == ["completed", 1.0]
     assert answer["loaded"] == []
 
 
@@ -112,6 +122,33 @@ def test_the_core_install_cli_talks_to_a_server(core_venv: Path, server: Running
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["messages"][0]["role"] == "user"
+
+
+def test_the_core_install_cli_evaluates_a_prompt_on_a_server(
+    core_venv: Path, server: RunningServer, tmp_path: Path
+) -> None:
+    prompt = tmp_path / "dish.txt"
+    prompt.write_text("Suggest one dish made with {{FOOD}}.", encoding="utf-8")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("FOOD,expected\neggs,eggs\nrice,rice\n", encoding="utf-8")
+    result = _run_in(
+        core_venv,
+        "promptmill",
+        "eval",
+        str(prompt),
+        "--cases",
+        str(cases),
+        "--grader",
+        "contains",
+        "--base-url",
+        server.base_url,
+        "--api-key",
+        server.api_key,
+        "--json",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"][0]["pass_rate"] == 1.0
 
 
 def test_the_core_install_names_the_extra_that_serve_needs(core_venv: Path) -> None:

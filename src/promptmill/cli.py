@@ -3,14 +3,18 @@
 Sections (each command a short function that calls into the package):
 - server:   ``serve``, ``worker``
 - keys:     ``keys create|list|revoke``, ``usage``
-- prompts:  ``generate``, ``improve``, ``templatize``
+- prompts:  ``generate``, ``improve``, ``templatize`` (``--save NAME`` keeps the result)
+- versions: ``prompts save|list|show|diff``
+- evaluation: ``cases generate``, ``eval``
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -18,11 +22,16 @@ from promptmill import __version__
 from promptmill.backends.registry import BACKENDS, backend_names
 from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
 
+if TYPE_CHECKING:
+    from promptmill.client import Client
+    from promptmill.eval_types import EvalRun, PairedTest, RunResult, VariantSummary
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="promptmill")
 def main() -> None:
-    """promptmill: an open, self-hosted Prompt Tools API (generate, improve, templatize)."""
+    """promptmill: an open, self-hosted Prompt Tools API (generate, improve, templatize),
+    with prompt versions and evaluation (prompts, cases, eval)."""
 
 
 @contextmanager
@@ -432,33 +441,75 @@ def usage(workspace: str | None, as_json: bool) -> None:
 _VARIABLE_PATTERN = r"\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}"
 
 
-def _prompt_tool_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options every prompt command shares: where to send it and how to print it."""
-    options = [
+_Decorator = Callable[[Callable[..., None]], Callable[..., None]]
+
+
+def _server_options_for(*, anthropic_too: bool) -> _Decorator:
+    """Where to send a request: ``--base-url`` and ``--api-key``."""
+    help = (
+        "The server to call (also PROMPTMILL_BASE_URL). "
+        "https://api.anthropic.com works too: it is the same API."
+        if anthropic_too
+        else "The promptmill server to call (also PROMPTMILL_BASE_URL)."
+    )
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(_connection_options(help)):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _connection_options(base_url_help: str) -> list[_Decorator]:
+    return [
         click.option(
             "--base-url",
             envvar="PROMPTMILL_BASE_URL",
             default="http://127.0.0.1:8000",
             show_default=True,
-            help="The server to call (also PROMPTMILL_BASE_URL). "
-            "https://api.anthropic.com works too: it is the same API.",
+            help=base_url_help,
         ),
         click.option(
             "--api-key",
             default=None,
             help="The API key to send; default: PROMPTMILL_API_KEY, then ANTHROPIC_API_KEY.",
         ),
+    ]
+
+
+# The evaluation commands use promptmill's extensions, which only a promptmill server has.
+_server_options = _server_options_for(anthropic_too=False)
+
+
+def _json_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print only JSON on stdout (the API's answer; for eval, the run, summary, "
+        "comparison and results), for scripts and pipes.",
+    )(command)
+
+
+def _prompt_tool_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every prompt command shares: where to send it and how to print it."""
+    options: list[_Decorator] = [
+        _server_options_for(anthropic_too=True),
         click.option(
             "--in-process",
             is_flag=True,
             help="Run the engine here, with the backend PROMPTMILL_* configures, no server needed.",
         ),
         click.option(
-            "--json",
-            "as_json",
-            is_flag=True,
-            help="Print only the API response JSON on stdout (for scripts and pipes).",
+            "--save",
+            "save_as",
+            default=None,
+            metavar="NAME",
+            help="Also save the resulting prompt on the server as the next version of NAME "
+            "(see `promptmill prompts`).",
         ),
+        _json_option,
     ]
     for option in reversed(options):
         command = option(command)
@@ -479,12 +530,18 @@ def _run_prompt_tool(
     in_process: bool,
     as_json: bool,
     run_engine: Callable[[Any, Callable[[Any], None]], Any],
+    save_as: str | None = None,
 ) -> None:
     """Call one tool (server or in-process), show progress on stderr, print the answer.
 
     ``run_engine(engine, on_progress)`` is the in-process twin of POSTing ``body`` to
     ``path``. Any API error ends the command with exit code 1 and ``error: TYPE: MESSAGE``.
+    ``save_as`` saves the answer as a prompt version (on the server) before printing it.
     """
+    if save_as is not None and in_process:
+        raise click.UsageError(
+            "--save keeps the prompt on a server; it cannot be combined with --in-process"
+        )
     import json
     import time
     from urllib.parse import urlsplit
@@ -512,6 +569,13 @@ def _run_prompt_tool(
                 streams = not host.endswith("anthropic.com")
                 with Client(base_url=base_url, api_key=api_key) as client:
                     response = client.post(path, body, on_progress=on_progress if streams else None)
+                    if save_as is not None:
+                        version = client.save_prompt(
+                            save_as, response["messages"], system=response.get("system", "")
+                        )
+                        err_console.print(
+                            f"Saved as [bold]{version.name}@{version.number}[/]", highlight=False
+                        )
     except PromptmillError as error:
         click.echo(f"error: {error.error_type}: {error.message}", err=True)
         raise SystemExit(1) from None
@@ -584,6 +648,7 @@ def generate(
     base_url: str,
     api_key: str | None,
     in_process: bool,
+    save_as: str | None,
     as_json: bool,
 ) -> None:
     """Write a prompt template for TASK.
@@ -602,6 +667,7 @@ def generate(
         api_key=api_key,
         in_process=in_process,
         as_json=as_json,
+        save_as=save_as,
         run_engine=lambda engine, on_progress: engine.generate(
             task, target_model, on_progress=on_progress
         ),
@@ -622,6 +688,7 @@ def improve(
     base_url: str,
     api_key: str | None,
     in_process: bool,
+    save_as: str | None,
     as_json: bool,
 ) -> None:
     """Improve the prompt in FILE (use - for stdin).
@@ -644,6 +711,7 @@ def improve(
         api_key=api_key,
         in_process=in_process,
         as_json=as_json,
+        save_as=save_as,
         run_engine=lambda engine, on_progress: engine.improve(
             [message], system or "", feedback, target_model, on_progress=on_progress
         ),
@@ -660,6 +728,7 @@ def templatize(
     base_url: str,
     api_key: str | None,
     in_process: bool,
+    save_as: str | None,
     as_json: bool,
 ) -> None:
     """Turn the concrete values in the prompt in FILE (use - for stdin) into {{VARIABLES}}.
@@ -680,7 +749,595 @@ def templatize(
         api_key=api_key,
         in_process=in_process,
         as_json=as_json,
+        save_as=save_as,
         run_engine=lambda engine, on_progress: engine.templatize(
             [message], system or "", on_progress=on_progress
         ),
     )
+
+
+# --- prompt versions and evaluation -------------------------------------------------
+
+# A PROMPT argument is a file (a text prompt, or the JSON a prompt tool answers) or the
+# name of a saved prompt, optionally with its version (chef@2); a file of that name wins.
+_PROMPT_HELP = (
+    "PROMPT is a file (a text prompt, or the JSON of a prompt tool's answer; - for stdin) "
+    "or a saved prompt's NAME[@VERSION] (default: its latest version)."
+)
+_CASE_FORMATS: dict[str, Literal["csv", "jsonl"]] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+
+@contextmanager
+def _api_errors() -> Iterator[None]:
+    """An API error ends the command: ``error: TYPE: MESSAGE`` on stderr, exit code 1."""
+    from promptmill.errors import PromptmillError
+
+    try:
+        yield
+    except PromptmillError as error:
+        click.echo(f"error: {error.error_type}: {error.message}", err=True)
+        raise SystemExit(1) from None
+
+
+def _client(base_url: str, api_key: str | None) -> Client:
+    from promptmill.client import Client
+
+    return Client(base_url=base_url, api_key=api_key)
+
+
+def _print_json(value: Any) -> None:
+    import json
+
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _wire_message(message: Any, source: str) -> dict[str, Any]:
+    """A message of a JSON prompt file, with a plain-string content made a text block."""
+    if not isinstance(message, dict):
+        raise click.BadParameter(f"{source}: every message must be a JSON object")
+    content = message.get("content")
+    if isinstance(content, str):
+        return {**message, "content": [{"type": "text", "text": content}]}
+    return dict(message)
+
+
+def _prompt_from_text(text: str, source: str) -> dict[str, Any]:
+    """A prompt file's content as the API's inline prompt ``{messages, system}``.
+
+    A JSON object with ``messages`` (a prompt tool's answer, a saved version) is taken
+    as it is, prefill and system included; any other text is one user message.
+    """
+    import json
+
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise click.BadParameter(f"{source} looks like JSON but is not valid: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+            raise click.BadParameter(
+                f"{source} is JSON without a 'messages' list (expected a prompt tool's answer)"
+            )
+        return {
+            "messages": [_wire_message(m, source) for m in data["messages"]],
+            "system": str(data.get("system") or ""),
+        }
+    message = {"role": "user", "content": [{"type": "text", "text": text.removesuffix("\n")}]}
+    return {"messages": [message], "system": ""}
+
+
+def _resolve_prompt(argument: str, *, in_process: bool) -> tuple[Any, str | None]:
+    """PROMPT as the client takes it, with a label for a file (None: the server names it)."""
+    from promptmill.eval_client import parse_prompt_ref
+
+    if argument == "-":
+        import sys
+
+        return _prompt_from_text(sys.stdin.read(), "stdin"), "stdin"
+    path = Path(argument)
+    if path.is_file():
+        return _prompt_from_text(path.read_text(encoding="utf-8"), repr(argument)), path.name
+    if parse_prompt_ref(argument) is None:
+        raise click.BadParameter(
+            f"{argument!r} is neither a file nor a saved prompt's NAME[@VERSION]",
+            param_hint="PROMPT",
+        )
+    if in_process:
+        raise click.BadParameter(
+            f"no file {argument!r}: with --in-process there is no server to hold saved "
+            "prompts, so PROMPT must be a file",
+            param_hint="PROMPT",
+        )
+    return argument, None
+
+
+def _case_format(path: Path, option: str) -> Literal["csv", "jsonl"]:
+    fmt = _CASE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise click.BadParameter(
+            f"{str(path)!r}: the file name must end in .csv or .jsonl (the format)",
+            param_hint=option,
+        )
+    return fmt
+
+
+def _read_case_file(path: Path) -> list[Any]:
+    """The cases of a CSV or JSONL file; a malformed file is a usage error naming the row."""
+    from promptmill.engine.cases import read_cases
+    from promptmill.errors import InvalidRequestError
+
+    fmt = _case_format(path, "--cases")
+    try:
+        return read_cases(path.read_text(encoding="utf-8"), fmt)
+    except InvalidRequestError as exc:
+        raise click.BadParameter(f"{str(path)!r}: {exc.message}", param_hint="--cases") from None
+    except OSError as exc:
+        raise click.BadParameter(f"{str(path)!r}: {exc.strerror}", param_hint="--cases") from None
+
+
+def _in_process_backend() -> tuple[Any, float]:
+    """The backend PROMPTMILL_* configures, built here, and the request timeout."""
+    with _needs_extra("server"):
+        from promptmill.config import Settings
+    from promptmill.errors import ConfigurationError
+    from promptmill.startup import build_engine
+
+    try:
+        settings = Settings.load()
+    except ConfigurationError as exc:
+        raise click.ClickException(f"misconfigured: {exc.message}") from None
+    return build_engine(settings).backend, settings.request_timeout
+
+
+def _template(prompt: dict[str, Any]) -> Any:
+    """An inline prompt as the engine's ``PromptTemplate`` (message order checked)."""
+    from pydantic import ValidationError
+
+    from promptmill.engine.versions import PromptTemplate
+    from promptmill.types import PromptMessage, check_message_order
+
+    try:
+        messages = [PromptMessage.model_validate(m) for m in prompt["messages"]]
+    except ValidationError as exc:
+        raise click.BadParameter(
+            f"a message is not a text message of the Messages API: {exc.errors()[0]['msg']}",
+            param_hint="PROMPT",
+        ) from None
+    check_message_order(messages)
+    return PromptTemplate(messages=messages, system=prompt["system"])
+
+
+@main.group()
+def prompts() -> None:
+    """Save, list, show and diff prompt versions, kept by the server per workspace.
+
+    Every save of changed content is a new immutable version (chef@1, chef@2, ...);
+    saving unchanged content returns the latest version. A saved prompt can be
+    evaluated by name: `promptmill eval chef@2 --cases cases.csv --grader contains`.
+    """
+
+
+@prompts.command("save")
+@click.argument("name")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--system", default=None, help="The system prompt (replaces a JSON FILE's).")
+@_server_options
+@_json_option
+def prompts_save(
+    name: str, file: TextIO, system: str | None, base_url: str, api_key: str | None, as_json: bool
+) -> None:
+    """Save the prompt in FILE (use - for stdin) as the next version of NAME.
+
+    FILE is a text prompt (it becomes one user message) or the JSON a prompt tool
+    answers (`promptmill generate --json`), saved as it is: messages, assistant prefill
+    and system prompt. `promptmill generate TASK --save NAME` does both in one step.
+    """
+    prompt = _prompt_from_text(file.read(), f"FILE {file.name!r}")
+    with _api_errors(), _client(base_url, api_key) as client:
+        version = client.save_prompt(
+            name, prompt["messages"], system=system if system is not None else prompt["system"]
+        )
+    if as_json:
+        _print_json(version.model_dump(mode="json"))
+        return
+    variables = ", ".join(version.variables) or "none"
+    click.echo(f"{version.name}@{version.number} saved (variables: {variables})")
+
+
+@prompts.command("list")
+@_server_options
+@_json_option
+def prompts_list(base_url: str, api_key: str | None, as_json: bool) -> None:
+    """List the workspace's prompts with their latest version and how many there are."""
+    from rich.console import Console
+
+    from promptmill.eval_view import prompts_table
+
+    with _api_errors(), _client(base_url, api_key) as client:
+        items = client.list_prompts()
+    if as_json:
+        _print_json([item.model_dump(mode="json") for item in items])
+    elif not items:
+        click.echo("No prompts yet. Save one with: promptmill prompts save NAME FILE")
+    else:
+        Console().print(prompts_table(items))
+
+
+@prompts.command("show")
+@click.argument("prompt", metavar="NAME[@VERSION]")
+@_server_options
+@_json_option
+def prompts_show(prompt: str, base_url: str, api_key: str | None, as_json: bool) -> None:
+    """Show a saved prompt's version (default: the latest), variables highlighted."""
+    from rich.console import Console
+
+    from promptmill.eval_client import parse_prompt_ref
+    from promptmill.eval_view import show_prompt_version
+
+    ref = parse_prompt_ref(prompt)
+    if ref is None:
+        raise click.BadParameter(f"{prompt!r} is not NAME or NAME@VERSION", param_hint="PROMPT")
+    with _api_errors(), _client(base_url, api_key) as client:
+        version = client.prompt_version(*ref)
+    if as_json:
+        _print_json(version.model_dump(mode="json"))
+    else:
+        show_prompt_version(Console(), version)
+
+
+@prompts.command("diff")
+@click.argument("name")
+@click.argument("from_version", metavar="A", type=click.IntRange(min=1), required=False)
+@click.argument("to_version", metavar="B", type=click.IntRange(min=1), required=False)
+@_server_options
+@_json_option
+def prompts_diff(
+    name: str,
+    from_version: int | None,
+    to_version: int | None,
+    base_url: str,
+    api_key: str | None,
+    as_json: bool,
+) -> None:
+    """Show what changed from version A to version B of NAME, as a unified diff.
+
+    B defaults to the latest version, A to the one before B.
+    """
+    from rich.console import Console
+
+    from promptmill.eval_view import show_diff
+
+    with _api_errors(), _client(base_url, api_key) as client:
+        diff = client.diff_prompt(name, from_version, to_version)
+    if as_json:
+        _print_json(diff.model_dump(mode="json", by_alias=True))
+    else:
+        show_diff(Console(), diff.diff)
+
+
+def _in_process_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--in-process",
+        is_flag=True,
+        help="Run the engine here, with the backend PROMPTMILL_* configures, no server "
+        "needed (PROMPT must then be a file).",
+    )(command)
+
+
+@main.group()
+def cases() -> None:
+    """Test cases for evaluation (CSV or JSONL: one column per variable, plus the
+    optional `expected` and `notes` columns)."""
+
+
+@cases.command("generate", epilog=_PROMPT_HELP)
+@click.argument("prompt")
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many cases to write.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the cases to this file; .csv or .jsonl (the extension picks the format).",
+)
+@click.option("--save-as", metavar="DATASET", default=None, help="Also save them on the server.")
+@click.option("--model", default=None, help="The model that writes them (default: the backend's).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the server's answer (a small local model can take minutes).",
+)
+@_server_options
+@_in_process_option
+@_json_option
+def cases_generate(
+    prompt: str,
+    count: int,
+    output: Path | None,
+    save_as: str | None,
+    model: str | None,
+    timeout: float,
+    base_url: str,
+    api_key: str | None,
+    in_process: bool,
+    as_json: bool,
+) -> None:
+    """Have the model write COUNT varied, realistic test cases for PROMPT's variables.
+
+    The cases cover edge cases, are written in the prompt's language, and leave no
+    value a placeholder. Without -o they are printed as a table.
+    """
+    from rich.console import Console
+
+    from promptmill.engine.cases import write_cases
+    from promptmill.eval_types import GenerateCasesResponse
+
+    fmt = _case_format(output, "--output") if output is not None else None
+    if save_as is not None and in_process:
+        raise click.UsageError("--save-as keeps the cases on a server; not with --in-process")
+    resolved, _ = _resolve_prompt(prompt, in_process=in_process)
+    err_console = Console(stderr=True)
+    with _api_errors(), err_console.status("[bold]Writing test cases…", spinner="dots"):
+        if in_process:
+            from promptmill.engine.cases import generate_cases
+
+            backend, timeout = _in_process_backend()
+            written, usage = generate_cases(
+                backend, _template(resolved), count, timeout=timeout, model=model
+            )
+            generated = GenerateCasesResponse(cases=written, usage=usage)
+        else:
+            with _client(base_url, api_key) as client:
+                generated = client.generate_cases(
+                    resolved, count, save_as=save_as, model=model, timeout=timeout
+                )
+    if output is not None and fmt is not None:
+        output.write_text(write_cases(generated.cases, fmt), encoding="utf-8")
+        err_console.print(f"Wrote {len(generated.cases)} cases to {output}", highlight=False)
+    if generated.dataset is not None:
+        err_console.print(f"Saved as dataset [bold]{generated.dataset}[/]", highlight=False)
+    if as_json:
+        _print_json(generated.model_dump(mode="json"))
+    elif output is None:
+        from promptmill.eval_view import cases_table
+
+        Console().print(cases_table(generated.cases))
+
+
+def _unique_labels(labels: list[str | None]) -> list[str | None]:
+    """Two files of the same name still get labels of their own (``a.txt``, ``a.txt #2``)."""
+    seen: dict[str, int] = {}
+    unique: list[str | None] = []
+    for label in labels:
+        if label is None:
+            unique.append(None)
+            continue
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return unique
+
+
+@main.command("eval", epilog=_PROMPT_HELP)
+@click.argument("prompt")
+@click.option(
+    "--cases",
+    "cases_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A .csv or .jsonl file of test cases.",
+)
+@click.option(
+    "--dataset",
+    metavar="NAME",
+    default=None,
+    help="A dataset saved on the server, instead of --cases.",
+)
+@click.option(
+    "--grader",
+    "graders",
+    multiple=True,
+    metavar="SPEC",
+    help="How to grade each output; repeatable: exact[:VALUE], contains[:VALUE], "
+    "regex:PATTERN, json[:SCHEMA_FILE], numeric[:TOLERANCE], rubric[:TEXT]. Without VALUE, "
+    "a case's `expected` is used (its `notes` for rubric).",
+)
+@click.option(
+    "--compare",
+    "compare_with",
+    multiple=True,
+    metavar="PROMPT",
+    help="Another prompt to run on the same cases, compared with PROMPT; repeatable.",
+)
+@click.option(
+    "--model",
+    metavar="MODEL",
+    default=None,
+    help="The model to run the prompts on (default: the backend's).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Model calls in flight.",
+)
+@_server_options
+@_in_process_option
+@_json_option
+def eval_command(
+    prompt: str,
+    cases_file: Path | None,
+    dataset: str | None,
+    graders: tuple[str, ...],
+    compare_with: tuple[str, ...],
+    model: str | None,
+    concurrency: int,
+    base_url: str,
+    api_key: str | None,
+    in_process: bool,
+    as_json: bool,
+) -> None:
+    """Run PROMPT on every test case, grade the outputs and show them side by side.
+
+    With --compare, every prompt runs on the same cases and each is compared with
+    PROMPT: pass rate, mean score, tokens, latency, and paired significance tests
+    (exact McNemar on pass/fail, Wilcoxon signed-rank on scores) with their p-values.
+    Exit code 1 if the run fails or an API error occurs, 2 for bad arguments.
+    """
+    from promptmill.grader_shorthand import parse_grader
+
+    if (cases_file is None) == (dataset is None):
+        raise click.UsageError("give the test cases as --cases FILE or --dataset NAME (one)")
+    if in_process and dataset is not None:
+        raise click.UsageError("--dataset needs a server; with --in-process use --cases FILE")
+    specs = []
+    for spec in graders:
+        try:
+            specs.append(parse_grader(spec))
+        except ValueError as exc:
+            raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--grader") from None
+    resolved = [_resolve_prompt(p, in_process=in_process) for p in (prompt, *compare_with)]
+    labels = _unique_labels([label for _, label in resolved])
+    cases = _read_case_file(cases_file) if cases_file is not None else None
+    if in_process:
+        report = _eval_in_process(
+            [p for p, _ in resolved], labels, cases or [], specs, model, concurrency
+        )
+    else:
+        report = _eval_on_server(
+            [p for p, _ in resolved],
+            labels,
+            cases,
+            dataset,
+            specs,
+            model,
+            concurrency,
+            base_url,
+            api_key,
+        )
+    _show_report(report, as_json)
+
+
+@dataclass(frozen=True)
+class _Report:
+    """What ``eval`` shows, the same for a server run (``run`` set) and an in-process one."""
+
+    run: EvalRun | None
+    labels: list[str]
+    summary: list[VariantSummary]
+    comparison: list[PairedTest]
+    results: list[RunResult]
+
+
+def _eval_on_server(
+    prompts: list[Any],
+    labels: list[str | None],
+    cases: list[Any] | None,
+    dataset: str | None,
+    graders: list[dict[str, Any]],
+    model: str | None,
+    concurrency: int,
+    base_url: str,
+    api_key: str | None,
+) -> _Report:
+    from promptmill.eval_client import EvalVariant
+    from promptmill.eval_view import RunProgressBar
+
+    variants = [
+        EvalVariant(prompt=p, label=label) for p, label in zip(prompts, labels, strict=True)
+    ]
+    with _api_errors(), _client(base_url, api_key) as client:
+        run = client.create_run(
+            variants,
+            cases=cases,
+            dataset=dataset,
+            graders=graders,
+            model=model,
+            concurrency=concurrency,
+        )
+        try:
+            with RunProgressBar(run.total) as bar:
+                run = client.wait_for_run(
+                    run, on_progress=lambda p: bar.update(p.done, p.total, p.status)
+                )
+        except KeyboardInterrupt:
+            client.cancel_run(run)
+            click.echo(f"Cancelled run {run.id}; its results so far stay on the server.", err=True)
+            raise SystemExit(130) from None
+        results = client.run_results(run)
+    return _Report(run, [v.label for v in run.variants], run.summary, run.comparison, results)
+
+
+def _eval_in_process(
+    prompts: list[Any],
+    labels: list[str | None],
+    cases: list[Any],
+    graders: list[dict[str, Any]],
+    model: str | None,
+    concurrency: int,
+) -> _Report:
+    from promptmill.eval_types import RunResult
+    from promptmill.eval_view import RunProgressBar
+
+    with _needs_extra("server"):
+        from promptmill.engine.evaluation import Evaluator, Variant
+        from promptmill.engine.graders import validate_graders
+
+    with _api_errors():
+        checked = validate_graders(graders)
+        variants = [
+            Variant(label=label or f"variant {i + 1}", template=_template(p), model=model)
+            for i, (p, label) in enumerate(zip(prompts, labels, strict=True))
+        ]
+        backend, timeout = _in_process_backend()
+        evaluator = Evaluator(backend, concurrency=concurrency, timeout=timeout)
+        with RunProgressBar(len(cases) * len(variants)) as bar:
+            report = evaluator.run(variants, cases, checked, on_result=lambda _: bar.advance())
+    results = [
+        RunResult(
+            **result.model_dump(),
+            variant=variants[result.variant_index].label,
+            vars=cases[result.case_index].vars,
+            expected=cases[result.case_index].expected,
+            notes=cases[result.case_index].notes,
+        )
+        for result in sorted(report.results, key=lambda r: (r.case_index, r.variant_index))
+    ]
+    return _Report(None, [v.label for v in variants], report.summary, report.comparison, results)
+
+
+def _show_report(report: _Report, as_json: bool) -> None:
+    from rich.console import Console
+
+    from promptmill.eval_view import show_run
+
+    if as_json:
+        _print_json(
+            {
+                "run": report.run.model_dump(mode="json") if report.run is not None else None,
+                "variants": report.labels,
+                "summary": [s.model_dump(mode="json") for s in report.summary],
+                "comparison": [c.model_dump(mode="json") for c in report.comparison],
+                "results": [r.model_dump(mode="json") for r in report.results],
+            }
+        )
+    else:
+        show_run(Console(), report.labels, report.results, report.summary, report.comparison)
+    if report.run is not None and report.run.status != "completed":
+        reason = f": {report.run.error}" if report.run.error else ""
+        click.echo(f"error: the run was {report.run.status}{reason}", err=True)
+        raise SystemExit(1)

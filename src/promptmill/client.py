@@ -11,6 +11,10 @@ Transient failures (429, 529, connection errors, timeouts) are retried up to
 ``max_retries`` times with exponential backoff plus jitter, waiting at least what the
 server asked for in ``retry-after`` (``promptmill.backoff``, the backends' rule too).
 
+The evaluation methods (prompt versions, datasets, generated test cases, runs: promptmill
+extensions under ``/v1/promptmill/``) come from ``promptmill.eval_client`` and answer the
+models of ``promptmill.eval_types``; they go through the same transport.
+
 Passing ``on_progress`` asks for Server-Sent Events with ``Accept: text/event-stream``
 (a standard header, not a body field, so Anthropic's API is never sent anything
 non-standard); a server that answers plain JSON instead is handled the same way.
@@ -22,7 +26,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -41,6 +45,7 @@ from promptmill.errors import (
     error_from_body,
     parse_retry_after,
 )
+from promptmill.eval_client import AsyncEvaluationMethods, EvaluationMethods
 from promptmill.protocol import (
     ANTHROPIC_VERSION,
     GENERATE_PATH,
@@ -66,6 +71,7 @@ MessageInput = str | PromptMessage | Mapping[str, Any]
 """One message: a plain string (a user message), a ``PromptMessage``, or a wire dict."""
 
 _R = TypeVar("_R", bound=PromptResult)
+_T = TypeVar("_T")
 
 # The waits between retries go through these names so tests can record them instead
 # of sleeping.
@@ -143,8 +149,15 @@ def _error_from_response(status: int, headers: httpx.Headers, content: bytes) ->
     return error
 
 
-def _is_retryable(error: PromptmillError) -> bool:
+def _is_retryable(error: PromptmillError, retry_timeouts: bool = True) -> bool:
+    if isinstance(error, APITimeoutError) and not retry_timeouts:
+        return False
     return isinstance(error, RateLimitError | OverloadedError | APIConnectionError)
+
+
+def _timeout(seconds: float | None) -> Any:
+    """A request's own timeout, or the client's (``httpx.USE_CLIENT_DEFAULT``) when None."""
+    return httpx.USE_CLIENT_DEFAULT if seconds is None else httpx.Timeout(seconds)
 
 
 def _transport_error(exc: httpx.TransportError, url: str) -> APIConnectionError:
@@ -258,7 +271,7 @@ class _ClientConfig:
         return self.base_url + path
 
 
-class Client:
+class Client(EvaluationMethods):
     """A blocking client; thread-safe, reusable, and a context manager that closes its pool.
 
     ``api_key`` defaults to ``PROMPTMILL_API_KEY``, then ``ANTHROPIC_API_KEY``.
@@ -336,14 +349,41 @@ class Client:
         For callers that want the raw wire answer (the CLI's ``--json``); the typed
         methods above are this plus validation.
         """
+        if on_progress is None:
+            return self._send("POST", path, body=body)
+        return self._with_retries(lambda: self._post_stream(path, dict(body), on_progress))
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        retry_timeouts: bool = True,
+    ) -> Any:
+        """One JSON request with retries; the response's JSON as it came.
+
+        ``timeout`` replaces the client's for this request; ``retry_timeouts=False`` for
+        work a server goes on doing after the client gave up (asking again would pile up).
+        """
+        payload = dict(body) if body is not None else None
+        return self._with_retries(
+            lambda: self._request_json(method, path, payload, params, timeout),
+            retry_timeouts=retry_timeouts,
+        )
+
+    def _pause(self, attempt: int) -> None:
+        _sleep(_retry_delay(attempt, None))
+
+    def _with_retries(self, attempt_once: Callable[[], _T], *, retry_timeouts: bool = True) -> _T:
         attempt = 0
         while True:
             try:
-                if on_progress is None:
-                    return self._post_json(path, dict(body))
-                return self._post_stream(path, dict(body), on_progress)
+                return attempt_once()
             except PromptmillError as error:
-                if attempt >= self._config.max_retries or not _is_retryable(error):
+                if attempt >= self._config.max_retries or not _is_retryable(error, retry_timeouts):
                     raise
                 _sleep(_retry_delay(attempt, _retry_after_of(error)))
                 attempt += 1
@@ -357,10 +397,24 @@ class Client:
     ) -> _R:
         return _validate_result(model, self.post(path, body, on_progress=on_progress))
 
-    def _post_json(self, path: str, body: dict[str, Any]) -> Any:
+    def _request_json(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        timeout: float | None = None,
+    ) -> Any:
         url = self._config.url(path)
         try:
-            response = self._http.post(url, json=body, headers=self._config.headers(stream=False))
+            response = self._http.request(
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=self._config.headers(stream=False),
+                timeout=_timeout(timeout),
+            )
         except httpx.TransportError as exc:
             raise _transport_error(exc, url) from exc
         if response.status_code >= 400:
@@ -384,8 +438,37 @@ class Client:
         except httpx.TransportError as exc:
             raise _transport_error(exc, url) from exc
 
+    def _events(self, path: str) -> Iterator[tuple[str, str]]:
+        """GET ``path`` as Server-Sent Events: ``(event, data)`` pairs until the stream ends.
 
-class AsyncClient:
+        An error answer raises before the first event; a dropped connection raises
+        ``APIConnectionError`` (the caller decides whether to reconnect).
+        """
+        url = self._config.url(path)
+        try:
+            with self._http.stream(
+                "GET", url, headers=self._config.headers(stream=True)
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from_response(
+                        response.status_code, response.headers, response.content
+                    )
+                if not _is_event_stream(response):
+                    raise _not_an_event_stream(response)
+                decoder = _SSEDecoder()
+                for line in response.iter_lines():
+                    event = decoder.feed(line)
+                    if event is not None:
+                        yield event
+                last = decoder.flush()
+                if last is not None:
+                    yield last
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, url) from exc
+
+
+class AsyncClient(AsyncEvaluationMethods):
     """The asyncio twin of ``Client``: same arguments, same methods, awaitable."""
 
     def __init__(
@@ -454,14 +537,39 @@ class AsyncClient:
         self, path: str, body: Mapping[str, Any], *, on_progress: ProgressCallback | None = None
     ) -> Any:
         """POST ``body`` to ``path`` with retries; the response's JSON exactly as it came."""
+        if on_progress is None:
+            return await self._send("POST", path, body=body)
+        return await self._with_retries(lambda: self._post_stream(path, dict(body), on_progress))
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        retry_timeouts: bool = True,
+    ) -> Any:
+        """One JSON request with retries; the response's JSON as it came."""
+        payload = dict(body) if body is not None else None
+        return await self._with_retries(
+            lambda: self._request_json(method, path, payload, params, timeout),
+            retry_timeouts=retry_timeouts,
+        )
+
+    async def _pause(self, attempt: int) -> None:
+        await _async_sleep(_retry_delay(attempt, None))
+
+    async def _with_retries(
+        self, attempt_once: Callable[[], Awaitable[_T]], *, retry_timeouts: bool = True
+    ) -> _T:
         attempt = 0
         while True:
             try:
-                if on_progress is None:
-                    return await self._post_json(path, dict(body))
-                return await self._post_stream(path, dict(body), on_progress)
+                return await attempt_once()
             except PromptmillError as error:
-                if attempt >= self._config.max_retries or not _is_retryable(error):
+                if attempt >= self._config.max_retries or not _is_retryable(error, retry_timeouts):
                     raise
                 await _async_sleep(_retry_delay(attempt, _retry_after_of(error)))
                 attempt += 1
@@ -476,11 +584,23 @@ class AsyncClient:
         payload = await self.post(path, body, on_progress=on_progress)
         return _validate_result(model, payload)
 
-    async def _post_json(self, path: str, body: dict[str, Any]) -> Any:
+    async def _request_json(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        timeout: float | None = None,
+    ) -> Any:
         url = self._config.url(path)
         try:
-            response = await self._http.post(
-                url, json=body, headers=self._config.headers(stream=False)
+            response = await self._http.request(
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=self._config.headers(stream=False),
+                timeout=_timeout(timeout),
             )
         except httpx.TransportError as exc:
             raise _transport_error(exc, url) from exc
@@ -516,10 +636,44 @@ class AsyncClient:
         except httpx.TransportError as exc:
             raise _transport_error(exc, url) from exc
 
+    async def _events(self, path: str) -> AsyncIterator[tuple[str, str]]:
+        """The asyncio twin of ``Client._events``."""
+        url = self._config.url(path)
+        try:
+            async with self._http.stream(
+                "GET", url, headers=self._config.headers(stream=True)
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error_from_response(
+                        response.status_code, response.headers, response.content
+                    )
+                if not _is_event_stream(response):
+                    raise _not_an_event_stream(response)
+                decoder = _SSEDecoder()
+                async for line in response.aiter_lines():
+                    event = decoder.feed(line)
+                    if event is not None:
+                        yield event
+                last = decoder.flush()
+                if last is not None:
+                    yield last
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, url) from exc
+
 
 def _is_event_stream(response: httpx.Response) -> bool:
     content_type: str = response.headers.get("content-type", "")
     return content_type.startswith("text/event-stream")
+
+
+def _not_an_event_stream(response: httpx.Response) -> APIError:
+    content_type = response.headers.get("content-type", "none")
+    error = APIError(
+        f"HTTP {response.status_code}: not an event stream (content-type {content_type})"
+    )
+    error.request_id = response.headers.get("request-id")
+    return error
 
 
 def _consume_events(

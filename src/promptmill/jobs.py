@@ -52,9 +52,9 @@ from sqlalchemy.engine import URL
 
 from promptmill.backends.base import ChatBackend
 from promptmill.config import Settings
-from promptmill.engine.cases import TestCase
-from promptmill.engine.evaluation import CaseResult, Evaluator, Variant
+from promptmill.engine.evaluation import Evaluator, Variant
 from promptmill.errors import APIError, PromptmillError
+from promptmill.eval_types import CaseResult, PromptRef, TestCase
 from promptmill.store import EvalResultRecord, EvalRunRecord, Store
 from promptmill.store.records import ACTIVE_RUN_STATUSES
 
@@ -75,13 +75,6 @@ _MAX_POLL_DELAY_S = 0.5
 _SHUTDOWN_TIMEOUT_S = 30.0
 # Runs whose spec and case snapshot a process keeps parsed (they never change).
 _CACHED_RUNS = 16
-
-
-class PromptRef(BaseModel):
-    """Which saved prompt version a variant came from (``None`` for an inline prompt)."""
-
-    name: str
-    version: int
 
 
 class RunVariant(Variant):

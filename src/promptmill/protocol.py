@@ -21,7 +21,7 @@ IMPROVE_PATH: Final = "/v1/experimental/improve_prompt"
 TEMPLATIZE_PATH: Final = "/v1/experimental/templatize_prompt"
 
 PROMPTMILL_PREFIX: Final = "/v1/promptmill"
-"""Where promptmill's extensions to the API live (history, and evaluation later)."""
+"""Where promptmill's extensions to the API live (history and evaluation)."""
 
 HISTORY_PATH: Final = f"{PROMPTMILL_PREFIX}/history"
 
@@ -30,3 +30,9 @@ MAX_JSON_DEPTH: Final = 64
 
 MAX_INTEGER_DIGITS: Final = 1000
 """The longest integer a request body may carry; longer ones cost quadratic time to parse."""
+
+# Evaluation (issue 8): the collections; items are ``{PATH}/{name}`` or ``{PATH}/{id}``.
+PROMPTS_PATH: Final = f"{PROMPTMILL_PREFIX}/prompts"
+DATASETS_PATH: Final = f"{PROMPTMILL_PREFIX}/datasets"
+GENERATE_CASES_PATH: Final = f"{PROMPTMILL_PREFIX}/cases/generate"
+RUNS_PATH: Final = f"{PROMPTMILL_PREFIX}/runs"

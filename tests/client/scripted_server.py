@@ -46,7 +46,7 @@ class Answer:
 
 
 class ScriptedAPIServer(FakeServer):
-    """Answers each POST with the next scripted ``Answer`` (200 ``OK_BODY`` when empty)."""
+    """Answers each request with the next scripted ``Answer`` (200 ``OK_BODY`` when empty)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,7 +59,8 @@ class ScriptedAPIServer(FakeServer):
     def build_app(self) -> Starlette:
         async def handle(request: Request) -> Response:
             raw = await request.body()
-            self.request_paths.append(request.url.path)
+            # As sent, percent-escapes included (``url.path`` would decode them).
+            self.request_paths.append(request.scope["raw_path"].decode("ascii"))
             self.record(json.loads(raw) if raw else {}, dict(request.headers))
             answer = self.answers.popleft() if self.answers else Answer()
             if answer.delay:
@@ -69,4 +70,4 @@ class ScriptedAPIServer(FakeServer):
             headers = {"request-id": f"req_scripted_{len(self.requests)}", **answer.headers}
             return Response(content, answer.status, headers=headers, media_type=answer.content_type)
 
-        return Starlette(routes=[Route("/{path:path}", handle, methods=["POST"])])
+        return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT"])])

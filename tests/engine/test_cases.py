@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from promptmill.backends.base import ChatRequest
 from promptmill.engine.cases import (
-    TestCase,
     cases_schema,
     check_cases_fill,
     generate_cases,
@@ -22,6 +21,7 @@ from promptmill.engine.cases import (
 from promptmill.engine.types import Progress, PromptMessage
 from promptmill.engine.versions import PromptTemplate
 from promptmill.errors import APIError, InvalidRequestError, OverloadedError
+from promptmill.eval_types import TestCase
 from tests.fakes.scripted_backend import ScriptedBackend
 
 FORMATS: list[Literal["csv", "jsonl"]] = ["csv", "jsonl"]

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from promptmill.backends.base import ChatRequest
-from promptmill.engine.cases import TestCase
 from promptmill.engine.evaluation import (
     CaseResult,
     Evaluator,
@@ -22,6 +21,7 @@ from promptmill.engine.stats import mcnemar_exact, wilcoxon_signed_rank
 from promptmill.engine.types import PromptMessage
 from promptmill.engine.versions import PromptTemplate
 from promptmill.errors import InvalidRequestError, OverloadedError
+from promptmill.eval_types import TestCase
 from tests.fakes.scripted_backend import ScriptedBackend
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from promptmill.engine.cases import TestCase
 from promptmill.engine.graders import (
     GRADERS,
     CallableGrader,
@@ -21,6 +20,7 @@ from promptmill.engine.graders import (
     validate_graders,
 )
 from promptmill.errors import InvalidRequestError, OverloadedError
+from promptmill.eval_types import TestCase
 from tests.fakes.scripted_backend import ScriptedBackend
 
 NO_MODEL = GradeContext()

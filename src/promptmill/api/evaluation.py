@@ -29,23 +29,8 @@ from promptmill.api.capacity import run_store
 from promptmill.api.error_responses import invalid_request_from
 from promptmill.api.evaluation_schemas import (
     CreateRunRequest,
-    Dataset,
-    DatasetList,
-    DatasetListItem,
-    EvalRun,
-    EvalRunList,
     GenerateCasesRequest,
-    GenerateCasesResponse,
-    PromptDiff,
-    PromptList,
-    PromptListItem,
     PromptSelector,
-    PromptVersion,
-    PromptVersionList,
-    RunProgress,
-    RunResult,
-    RunResultList,
-    RunVariantInfo,
     SaveDatasetRequest,
     SavePromptRequest,
 )
@@ -54,14 +39,35 @@ from promptmill.api.schemas import MessageParam
 from promptmill.api.state import app_state
 from promptmill.api.streaming import sse_event
 from promptmill.config import Settings
-from promptmill.engine.cases import TestCase, check_cases_fill, generate_cases, read_cases
+from promptmill.engine.cases import check_cases_fill, generate_cases, read_cases
 from promptmill.engine.cases import write_cases as write_case_text
-from promptmill.engine.evaluation import CaseResult, compare, summarize
+from promptmill.engine.evaluation import compare, summarize
 from promptmill.engine.graders import validate_graders
 from promptmill.engine.types import PromptMessage
 from promptmill.engine.versions import PromptTemplate, diff_prompts
 from promptmill.errors import APIError, InvalidRequestError, NotFoundError, PromptmillError
-from promptmill.jobs import PromptRef, RunSpec, RunVariant
+from promptmill.eval_types import (
+    CaseResult,
+    Dataset,
+    DatasetList,
+    DatasetListItem,
+    EvalRun,
+    EvalRunList,
+    GenerateCasesResponse,
+    PromptDiff,
+    PromptList,
+    PromptListItem,
+    PromptRef,
+    PromptVersion,
+    PromptVersionList,
+    RunProgress,
+    RunResult,
+    RunResultList,
+    RunVariantInfo,
+    TestCase,
+)
+from promptmill.jobs import RunSpec, RunVariant
+from promptmill.protocol import PROMPTMILL_PREFIX
 from promptmill.store import ApiKeyInfo
 from promptmill.store.evaluation import check_name
 from promptmill.types import ErrorResponse, check_message_order
@@ -70,7 +76,6 @@ if TYPE_CHECKING:
     from promptmill.jobs import EvalJobs
     from promptmill.store import DatasetRecord, EvalRunRecord, PromptVersionRecord, Store
 
-PREFIX = "/v1/promptmill"
 SSE_POLL_SECONDS = 0.2
 SSE_KEEPALIVE_SECONDS = 15.0
 MAX_RESULTS_PAGE = 1000
@@ -231,7 +236,7 @@ def _resolve_prompt(
 
 # --- prompts ------------------------------------------------------------------------
 
-router = APIRouter(prefix=PREFIX, tags=["evaluation"])
+router = APIRouter(prefix=PROMPTMILL_PREFIX, tags=["evaluation"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}

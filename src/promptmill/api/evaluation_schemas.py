@@ -1,28 +1,25 @@
-"""Request and response models of the evaluation endpoints (``/v1/promptmill/...``).
+"""Request models of the evaluation endpoints (``/v1/promptmill/...``).
 
-One model per shape: it parses the request or builds the response, and documents
-``/openapi.json``. Engine models (``TestCase``, ``Grade``, ``VariantSummary``,
-``PairedTest``, ``Usage``) are used as they are, so the API, the client and the engine
-share one definition. Checks that span fields (a prompt given by name *or* by content)
-raise ``InvalidRequestError`` naming the field from ``check``-style functions in the
-routes, since pydantic's model-level errors carry no field path.
+One model per shape: it parses the request and documents ``/openapi.json``. The
+response models live in ``promptmill.eval_types`` (with the engine's ``TestCase``,
+``Grade``, ``VariantSummary`` and ``PairedTest``), so the API, the client and the engine
+share one definition and the light client install can import them. Checks that span
+fields (a prompt given by name *or* by content) raise ``InvalidRequestError`` naming the
+field from ``check``-style functions in the routes, since pydantic's model-level errors
+carry no field path.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pydantic.json_schema import SkipJsonSchema
 
 from promptmill.api.schemas import MESSAGE_ORDER_SCHEMA, MessageParam
-from promptmill.engine.cases import MAX_GENERATED_CASES, TestCase
-from promptmill.engine.evaluation import PairedTest, VariantSummary
-from promptmill.engine.graders import GRADERS, Grade
-from promptmill.engine.types import Usage
-from promptmill.jobs import PromptRef
-from promptmill.types import PromptMessage
+from promptmill.engine.cases import MAX_GENERATED_CASES
+from promptmill.engine.graders import GRADERS
+from promptmill.eval_types import TestCase
 
 Name = Annotated[
     StrictStr,
@@ -52,42 +49,6 @@ class SavePromptRequest(BaseModel):
         json_schema_extra=MESSAGE_ORDER_SCHEMA,
     )
     system: StrictStr = ""
-
-
-class PromptVersion(BaseModel):
-    """One immutable version of a named prompt."""
-
-    id: str
-    name: str
-    number: int = Field(description="1, 2, ... per prompt.")
-    content_hash: str = Field(description="SHA-256 of the canonical content.")
-    messages: list[PromptMessage]
-    system: str
-    variables: list[str] = Field(description="`{{NAME}}` placeholders, in order of appearance.")
-    created_at: datetime
-
-
-class PromptVersionList(BaseModel):
-    data: list[PromptVersion]
-
-
-class PromptListItem(BaseModel):
-    name: str
-    latest_version: int
-    versions: int
-    updated_at: datetime
-
-
-class PromptList(BaseModel):
-    data: list[PromptListItem]
-
-
-class PromptDiff(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    from_: int = Field(alias="from", description="The older version number.")
-    to: int
-    diff: str = Field(description='A unified diff of the readable renderings; "" when equal.')
 
 
 class PromptSelector(BaseModel):
@@ -129,25 +90,6 @@ class SaveDatasetRequest(BaseModel):
     content: StrictStr | SkipJsonSchema[None] = None
 
 
-class Dataset(BaseModel):
-    name: str
-    cases: list[TestCase]
-    variables: list[str] = Field(description="Every variable the cases fill, first seen first.")
-    created_at: datetime
-    updated_at: datetime
-
-
-class DatasetListItem(BaseModel):
-    name: str
-    cases: int = Field(description="How many cases it holds.")
-    variables: list[str]
-    updated_at: datetime
-
-
-class DatasetList(BaseModel):
-    data: list[DatasetListItem]
-
-
 # --- case generation ----------------------------------------------------------------
 
 
@@ -158,12 +100,6 @@ class GenerateCasesRequest(BaseModel):
         default=None, description="Also save the cases as this dataset (replacing it)."
     )
     model: StrictStr | None = Field(default=None, description="Model override for the writer.")
-
-
-class GenerateCasesResponse(BaseModel):
-    cases: list[TestCase]
-    usage: list[Usage] = Field(description="One entry per model call.")
-    dataset: str | None = Field(default=None, description="The dataset saved, if `save_as`.")
 
 
 # --- runs ---------------------------------------------------------------------------
@@ -203,68 +139,6 @@ class CreateRunRequest(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=1024, ge=1, le=32768)
     concurrency: int = Field(default=4, ge=1, le=32, description="Model calls in flight.")
-
-
-class RunVariantInfo(BaseModel):
-    label: str
-    prompt_ref: PromptRef | None = Field(description="The saved version, or null if inline.")
-    model: str | None
-
-
-class EvalRun(BaseModel):
-    """A run's state; ``summary`` and ``comparison`` cover the results stored so far."""
-
-    id: str
-    status: Literal["queued", "running", "completed", "cancelled", "failed"]
-    total: int = Field(description="Results the run will hold: cases times variants.")
-    done: int
-    errors: int = Field(description="Results whose model call failed.")
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None = Field(description="Why the run failed, if it did.")
-    variants: list[RunVariantInfo]
-    graders: list[dict[str, Any]]
-    summary: list[VariantSummary]
-    comparison: list[PairedTest] = Field(description="Each variant against variant 0.")
-
-
-class EvalRunList(BaseModel):
-    data: list[EvalRun]
-
-
-class RunResult(BaseModel):
-    """One variant's result on one case, with the case itself."""
-
-    case_index: int
-    variant_index: int
-    variant: str = Field(description="The variant's label.")
-    vars: dict[str, str]
-    expected: str | None
-    notes: str | None
-    input: dict[str, Any] = Field(description="The filled prompt (`messages`, `system`).")
-    output: str
-    input_tokens: int
-    output_tokens: int
-    latency_ms: float
-    grades: list[Grade]
-    passed: bool | None
-    score: float | None = Field(description="Mean grade score on a 0..1 scale.")
-    error_type: str | None
-    error_message: str | None
-
-
-class RunResultList(BaseModel):
-    data: list[RunResult]
-    has_more: bool
-
-
-class RunProgress(BaseModel):
-    """The data of an SSE ``progress`` event."""
-
-    done: int
-    total: int
-    status: str
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (

@@ -16,14 +16,13 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, field_validator
-
 from promptmill.backends.base import ChatBackend, ChatRequest, ChatTurn
 from promptmill.engine import metaprompts
 from promptmill.engine.plan import extract_json_object
 from promptmill.engine.types import Progress, ProgressCallback, Usage
 from promptmill.engine.versions import PromptTemplate, render_prompt_text
 from promptmill.errors import APIError, InvalidRequestError
+from promptmill.eval_types import TestCase
 
 RESERVED_COLUMNS = ("expected", "notes")
 CaseFormat = Literal["csv", "jsonl"]
@@ -35,22 +34,6 @@ CASES_PER_CALL = 10
 # Calls beyond the minimum, to replace cases that were rejected (placeholders, repeats).
 EXTRA_GENERATION_CALLS = 2
 GENERATION_TEMPERATURE = 0.8
-
-
-class TestCase(BaseModel):
-    """One case: ``vars`` fill the prompt's ``{{VARIABLES}}``; ``expected`` is the output
-    value-based graders compare with; ``notes`` are grading notes for the rubric judge."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    vars: dict[str, str]
-    expected: str | None = None
-    notes: str | None = None
-
-    @field_validator("expected", "notes")
-    @classmethod
-    def _empty_is_none(cls, value: str | None) -> str | None:
-        return value if value else None
 
 
 def check_cases_fill(cases: Sequence[TestCase], variables: Sequence[str]) -> None:

@@ -16,14 +16,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from promptmill.backends.base import ChatBackend, ChatRequest, ChatTurn
-from promptmill.engine.cases import TestCase, check_cases_fill
-from promptmill.engine.graders import Grade, GradeContext, Grader, RubricGrader, validate_graders
+from promptmill.engine.cases import check_cases_fill
+from promptmill.engine.graders import GradeContext, Grader, RubricGrader, validate_graders
 from promptmill.engine.stats import mcnemar_exact, wilcoxon_signed_rank
 from promptmill.engine.versions import PromptTemplate, fill_prompt, render_prompt_text
 from promptmill.errors import InvalidRequestError
+from promptmill.eval_types import CaseResult, Grade, PairedTest, TestCase, VariantSummary
 
 RUBRIC_RANGE = (1.0, 5.0)
 
@@ -34,53 +35,6 @@ class Variant(BaseModel):
     label: str
     template: PromptTemplate
     model: str | None = None
-
-
-class CaseResult(BaseModel):
-    """The outcome of one variant on one case. ``passed`` is true when every grade that
-    could be decided passed (None when none could); ``score`` is the mean grade score on
-    a 0..1 scale. A failed model call leaves ``error_type``/``error_message`` set."""
-
-    case_index: int = Field(ge=0)
-    variant_index: int = Field(ge=0)
-    input: dict[str, Any]
-    output: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    latency_ms: float = 0.0
-    grades: list[Grade] = Field(default_factory=list)
-    passed: bool | None = None
-    score: float | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-
-
-class VariantSummary(BaseModel):
-    label: str
-    cases: int
-    errors: int
-    pass_rate: float | None
-    mean_score: float | None
-    input_tokens: int
-    output_tokens: int
-    mean_latency_ms: float | None
-    p50_latency_ms: float | None
-
-
-class PairedTest(BaseModel):
-    """A variant against the baseline on the cases both answered without error.
-
-    ``wins``/``losses`` count cases the variant passed and the baseline failed, and the
-    reverse (McNemar's discordant pairs); ``wilcoxon_p`` tests the paired scores.
-    """
-
-    baseline: str
-    variant: str
-    n: int
-    wins: int
-    losses: int
-    mcnemar_p: float | None
-    wilcoxon_p: float | None
 
 
 class EvalReport(BaseModel):

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, Val
 
 from promptmill.backends.base import ChatBackend, ChatRequest, ChatTurn
 from promptmill.engine import metaprompts
-from promptmill.engine.cases import TestCase
 from promptmill.engine.plan import extract_json_object
 from promptmill.errors import InvalidRequestError
+from promptmill.eval_types import Grade, TestCase
 
 JUDGE_MAX_TOKENS = 300
 JUDGE_ATTEMPTS = 2
@@ -39,15 +39,6 @@ _JUDGE_SCHEMA: dict[str, Any] = {
 }
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-
-
-class Grade(BaseModel):
-    """One grader's verdict on one output. ``score`` is 0..1, or 1..5 for the rubric."""
-
-    grader: str
-    passed: bool | None
-    score: float | None
-    reason: str
 
 
 @dataclass(frozen=True)
