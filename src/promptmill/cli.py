@@ -3,7 +3,7 @@
 Sections (each command a short function that calls into the package):
 - server:   ``serve``
 - keys:     ``keys create|list|revoke``, ``usage``
-- prompts:  ``generate``, ``improve``, ``templatize``
+- prompts:  ``generate``, ``improve``, ``templatize``, ``optimize``
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import click
 
 from promptmill import __version__
 from promptmill.backends.registry import BACKENDS, backend_names
-from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
+from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, OPTIMIZE_PATH, TEMPLATIZE_PATH
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -343,6 +343,7 @@ def _run_prompt_tool(
     in_process: bool,
     as_json: bool,
     run_engine: Callable[[Any, Callable[[Any], None]], Any],
+    show: Callable[[dict[str, Any], float], None] | None = None,
 ) -> None:
     """Call one tool (server or in-process), show progress on stderr, print the answer.
 
@@ -364,7 +365,9 @@ def _run_prompt_tool(
 
             def on_progress(progress: Any) -> None:
                 attempt = f" (attempt {progress.attempt})" if progress.attempt > 1 else ""
-                status.update(f"[bold]{progress.stage}[/]: {progress.message}{attempt}")
+                budget = getattr(progress, "budget", 0)
+                spent = f"  [dim]{progress.calls}/{budget} calls[/]" if budget else ""
+                status.update(f"[bold]{progress.stage}[/]: {progress.message}{attempt}{spent}")
 
             if in_process:
                 response = _run_in_process(run_engine, on_progress)
@@ -383,7 +386,7 @@ def _run_prompt_tool(
     if as_json:
         click.echo(json.dumps(response, indent=2, ensure_ascii=False))
     else:
-        _print_prompt_response(response, latency)
+        (show or _print_prompt_response)(response, latency)
 
 
 def _run_in_process(
@@ -547,4 +550,240 @@ def templatize(
         run_engine=lambda engine, on_progress: engine.templatize(
             [message], system or "", on_progress=on_progress
         ),
+    )
+
+
+# --- optimize -------------------------------------------------------------------
+
+
+def _grader_spec(text: str) -> dict[str, Any]:
+    """The grader object a ``--grader`` shorthand stands for (the syntax of ``eval``).
+
+    ``exact[:VALUE]``, ``contains[:VALUE]``, ``regex:PATTERN``, ``json[:SCHEMA]`` (inline
+    JSON or a file), ``numeric[:TOLERANCE]``, ``rubric[:TEXT]``; without a value the
+    case's ``expected`` (or, for the rubric, its notes) is used. Only the shape is
+    checked here; the server (or the in-process engine) checks the value and names the
+    field when it is wrong.
+    """
+    import json
+    from pathlib import Path
+
+    fields = {
+        "exact": "value",
+        "contains": "value",
+        "regex": "pattern",
+        "json": "schema",
+        "numeric": "tolerance",
+        "rubric": "rubric",
+    }
+    kind, colon, value = text.partition(":")
+    kind = kind.strip()
+    if kind not in fields:
+        raise click.BadParameter(
+            f"unknown grader {kind!r}; choose one of {', '.join(fields)} "
+            "(exact[:VALUE], contains[:VALUE], regex:PATTERN, json[:SCHEMA], "
+            "numeric[:TOLERANCE], rubric[:TEXT])",
+            param_hint="--grader",
+        )
+    spec: dict[str, Any] = {"type": kind}
+    if not (colon and value):
+        if colon or kind == "regex":
+            raise click.BadParameter(f"{kind}: a value is needed after ':'", param_hint="--grader")
+        return spec
+    try:
+        if kind == "numeric":
+            spec["tolerance"] = float(value)
+        elif kind == "json":
+            source = value if value.lstrip().startswith("{") else Path(value).read_text()
+            spec["schema"] = json.loads(source)
+        else:
+            spec[fields[kind]] = value
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(f"{kind}: {exc}", param_hint="--grader") from None
+    return spec
+
+
+def _read_prompt_argument(source: TextIO) -> dict[str, Any]:
+    """PROMPT: the JSON a prompt tool answered (``messages`` and ``system``), or plain text
+    that becomes one user message."""
+    import json
+
+    from promptmill.types import PromptMessage
+
+    text = _read_prompt_file(source)
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        loaded = None
+    if isinstance(loaded, dict) and isinstance(loaded.get("messages"), list):
+        return {"messages": loaded["messages"], "system": loaded.get("system") or ""}
+    return {"messages": [PromptMessage.of("user", text).model_dump(mode="json")], "system": ""}
+
+
+def _read_cases_file(path: str) -> list[Any]:
+    """The cases of a ``.csv`` or ``.jsonl`` file (``expected`` and ``notes`` are reserved)."""
+    from pathlib import Path
+
+    from promptmill.engine.cases import read_cases
+    from promptmill.errors import InvalidRequestError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise click.BadParameter(
+            f"{path}: the cases must be a .csv or .jsonl file", param_hint="--cases"
+        )
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        return read_cases(text, "csv" if suffix == ".csv" else "jsonl")
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--cases") from None
+    except InvalidRequestError as exc:
+        raise click.BadParameter(f"{path}: {exc.message}", param_hint="--cases") from None
+
+
+def _print_optimize_response(response: dict[str, Any], latency: float) -> None:
+    """The human view: the candidates' scores, the chosen prompt, held-out scores, cost."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+
+    def score(split: dict[str, Any] | None) -> str:
+        if not split or split.get("score") is None:
+            return "-"
+        return f"{split['score']:.3f} ({split['passed']}/{split['cases']})"
+
+    table = Table(title="candidates (training cases)", header_style="bold", show_edge=False)
+    for column in ("candidate", "score", "original", "gain", "calls"):
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    for candidate in response.get("candidates", []):
+        chosen = candidate["label"] == response.get("label")
+        gain = candidate.get("gain")
+        table.add_row(
+            ("* " if chosen else "  ") + candidate["label"],
+            score(candidate.get("train")) if not candidate.get("error") else "failed",
+            score(candidate.get("original_train")),
+            "-" if gain is None else f"{gain:+.3f}",
+            str(candidate["proposal_calls"] + candidate["evaluation_calls"]),
+        )
+    console.print(table)
+    for candidate in response.get("candidates", []):
+        if candidate.get("error"):
+            console.print(f"[dim]{candidate['label']}: {candidate['error']}[/]", highlight=False)
+    prompt = response["prompt"]
+    if prompt.get("system"):
+        console.rule("[bold]system", align="left", style="dim")
+        console.print(prompt["system"], soft_wrap=True, highlight=False)
+    for message in prompt.get("messages", []):
+        text = "".join(block.get("text", "") for block in message.get("content", []))
+        title = "prompt" if message.get("role") == "user" else "prefill (assistant)"
+        console.rule(f"[bold]{title}: {response['label']}", align="left", style="dim")
+        body = Text(text)
+        body.highlight_regex(_VARIABLE_PATTERN, style="bold magenta")
+        console.print(body, soft_wrap=True)
+    console.rule(style="dim")
+    console.print(
+        f"[dim]training:[/] {score(response['train'])} vs original "
+        f"{score(response['original_train'])}   [dim]held out:[/] {score(response['held_out'])} "
+        f"vs original {score(response['original_held_out'])}\n"
+        f"[dim]cost:[/] {response['calls']} of {response['budget']} model calls "
+        f"({response['stopped']})   [dim]latency:[/] {latency:.1f} s",
+        highlight=False,
+    )
+
+
+@main.command()
+@click.argument("prompt", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--cases",
+    "cases_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Labelled cases, .csv or .jsonl: a column per variable, plus `expected` and `notes`.",
+)
+@click.option(
+    "--grader",
+    "graders",
+    required=True,
+    multiple=True,
+    help="How an output is judged, repeatable: exact[:VALUE], contains[:VALUE], "
+    "regex:PATTERN, json[:SCHEMA], numeric[:TOLERANCE], rubric[:TEXT]. Without a value "
+    "the case's `expected` is used.",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(1),
+    default=None,
+    help="The most model calls to spend (proposals, evaluations, judges); server default 100.",
+)
+@click.option(
+    "--held-out",
+    "held_out_fraction",
+    type=click.FloatRange(0.0, 0.9),
+    default=None,
+    help="Share of the cases held out to score the result on (default 0.25).",
+)
+@click.option("--seed", type=int, default=None, help="Seeds the split and the examples chosen.")
+@click.option("--target-model", default=None, help="The model the prompt will be used with.")
+@_prompt_tool_options
+def optimize(
+    prompt: TextIO,
+    cases_path: str,
+    graders: tuple[str, ...],
+    budget: int | None,
+    held_out_fraction: float | None,
+    seed: int | None,
+    target_model: str | None,
+    base_url: str,
+    api_key: str | None,
+    in_process: bool,
+    as_json: bool,
+) -> None:
+    """Optimize the prompt in PROMPT (a file, - for stdin) on labelled cases.
+
+    PROMPT is plain text (one user message) or the JSON a prompt tool answered. The
+    cases are split into training and held-out cases; candidates (few-shot examples
+    from the training cases, an improvement written from the failures, with and
+    without reasoning) are scored on the training cases, and the best is printed with
+    its scores beside the original's. The result never scores below the original on
+    the training cases.
+    """
+    specs = [_grader_spec(text) for text in graders]
+    cases = _read_cases_file(cases_path)
+    body: dict[str, Any] = {
+        "prompt": _read_prompt_argument(prompt),
+        "cases": [case.model_dump(exclude_none=True) for case in cases],
+        "graders": specs,
+    }
+    options: dict[str, Any] = {
+        "budget": budget,
+        "held_out_fraction": held_out_fraction,
+        "seed": seed,
+        "target_model": target_model,
+    }
+    body.update({name: value for name, value in options.items() if value is not None})
+
+    def run_engine(engine: Any, on_progress: Callable[[Any], None]) -> Any:
+        from promptmill.engine.optimize import PromptOptimizer
+        from promptmill.engine.versions import PromptTemplate
+
+        optimizer = PromptOptimizer(engine.backend, timeout=engine.request_timeout)
+        return optimizer.optimize(
+            cases,
+            specs,
+            prompt=PromptTemplate.model_validate(body["prompt"]),
+            on_progress=on_progress,
+            **{name: value for name, value in options.items() if value is not None},
+        )
+
+    _run_prompt_tool(
+        path=OPTIMIZE_PATH,
+        body=body,
+        base_url=base_url,
+        api_key=api_key,
+        in_process=in_process,
+        as_json=as_json,
+        run_engine=run_engine,
+        show=_print_optimize_response,
     )

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptmill.engine.versions import PromptTemplate
-from promptmill.types import Progress
+from promptmill.types import Progress, Usage
 
 _ALWAYS_SENT = ConfigDict(json_schema_serialization_defaults_required=True)
 
@@ -103,8 +103,7 @@ class OptimizeResult(BaseModel):
     split: OptimizeSplit
     calls: int = Field(ge=0, description="Model calls made (proposals, evaluations, judges).")
     budget: int = Field(ge=1, description="The most model calls the request allowed.")
-    input_tokens: int = Field(ge=0)
-    output_tokens: int = Field(ge=0)
+    usage: list[Usage] = Field(description="Token counts, one entry per model call made.")
     stopped: str = Field(description="Why proposing stopped.")
 
 

@@ -21,6 +21,8 @@ IMPROVE_PATH: Final = "/v1/experimental/improve_prompt"
 TEMPLATIZE_PATH: Final = "/v1/experimental/templatize_prompt"
 
 PROMPTMILL_PREFIX: Final = "/v1/promptmill"
-"""Where promptmill's extensions to the API live (history, and evaluation later)."""
+"""Where promptmill's extensions to the API live (history, evaluation, optimization)."""
 
 HISTORY_PATH: Final = f"{PROMPTMILL_PREFIX}/history"
+OPTIMIZE_PATH: Final = f"{PROMPTMILL_PREFIX}/optimize"
+"""Optimize a prompt on labelled cases (``promptmill.engine.optimize``)."""

@@ -8,7 +8,7 @@ at shutdown; one passed in belongs to the caller.
 Layers, outermost first: ``RequestIdMiddleware`` (request ids, last-resort 500),
 ``BodySizeLimitMiddleware`` (413), then FastAPI with the error handlers of
 ``error_responses`` and the routers: ``service`` (``GET /``), ``tools`` (the three
-Prompt Tools endpoints), ``history`` and, when installed, ``web`` (the playground
+Prompt Tools endpoints), ``history``, ``optimize`` and, when installed, ``web`` (the playground
 page). A wrong method on a known path is answered 405 with
 an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
 405 error type, and ``invalid_request_error`` is the type its clients already handle
@@ -28,7 +28,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from promptmill import __version__
-from promptmill.api import history, service, tools
+from promptmill.api import history, optimize, service, tools
 from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from promptmill.api.openapi import DESCRIPTION, openapi_schema
@@ -83,12 +83,14 @@ def create_app(
     )
     app.state.promptmill = state
     install_error_handlers(app)
-    for routes in (service, tools, history):
+    for routes in (service, tools, history, optimize):
         app.include_router(routes.router)
     _include_playground(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: the outermost layer
-    app.openapi = lambda: openapi_schema(app, tools.REQUEST_MODELS)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_schema(  # type: ignore[method-assign]
+        app, (*tools.REQUEST_MODELS, *optimize.REQUEST_MODELS)
+    )
     return app
 
 

@@ -47,7 +47,7 @@ from promptmill.engine.fewshot import add_examples, choose_examples, render_exam
 from promptmill.engine.graders import JUDGE_ATTEMPTS, Grader, RubricGrader, validate_graders
 from promptmill.engine.pipeline import PLAN_ATTEMPTS, PromptEngine
 from promptmill.engine.render import tag_name
-from promptmill.engine.types import ProgressCallback, PromptMessage
+from promptmill.engine.types import ProgressCallback, PromptMessage, Usage
 from promptmill.engine.versions import PromptTemplate, fill_text
 from promptmill.errors import APIError, InvalidRequestError, PromptmillError
 from promptmill.optimize_types import (
@@ -59,9 +59,16 @@ from promptmill.optimize_types import (
     SplitScore,
 )
 
-__all__ = ["DEFAULT_BUDGET", "DEFAULT_HELD_OUT_FRACTION", "PromptOptimizer"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "DEFAULT_HELD_OUT_FRACTION",
+    "MAX_BUDGET",
+    "MAX_HELD_OUT_FRACTION",
+    "PromptOptimizer",
+]
 
 DEFAULT_BUDGET = 100
+MAX_BUDGET = 5000
 DEFAULT_HELD_OUT_FRACTION = 0.25
 MAX_HELD_OUT_FRACTION = 0.9
 MAX_EXAMPLES = 3
@@ -87,8 +94,7 @@ class _CountingBackend:
         self.model = inner.model
         self.limit = limit
         self.calls = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
+        self.usage: list[Usage] = []
         self._lock = threading.Lock()
 
     def chat(self, request: ChatRequest) -> ChatReply:
@@ -98,8 +104,9 @@ class _CountingBackend:
             self.calls += 1
         reply = self.inner.chat(request)
         with self._lock:
-            self.input_tokens += reply.input_tokens
-            self.output_tokens += reply.output_tokens
+            self.usage.append(
+                Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+            )
         return reply
 
     @property
@@ -255,8 +262,10 @@ class _Run:
         target_model: str | None,
         on_progress: ProgressCallback | None,
     ) -> None:
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise InvalidRequestError(f"budget: must be a positive number of calls, not {budget!r}")
+        if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= MAX_BUDGET:
+            raise InvalidRequestError(
+                f"budget: must be a number of calls from 1 to {MAX_BUDGET}, not {budget!r}"
+            )
         if not 0.0 <= held_out_fraction <= MAX_HELD_OUT_FRACTION:
             raise InvalidRequestError(
                 f"held_out_fraction: must be between 0 and {MAX_HELD_OUT_FRACTION}, "
@@ -339,8 +348,7 @@ class _Run:
             split=OptimizeSplit(train=self.train, held_out=self.held_out),
             calls=self.counter.calls,
             budget=self.budget,
-            input_tokens=self.counter.input_tokens,
-            output_tokens=self.counter.output_tokens,
+            usage=list(self.counter.usage),
             stopped=self.stopped,
         )
 
