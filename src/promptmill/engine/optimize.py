@@ -18,9 +18,10 @@ within a budget of model calls:
 A candidate is never scored on the training cases it shows or quotes (its examples, the
 failures its improvement was written from): they would flatter it. Its ``gain`` is its
 score minus the original's on exactly the cases it was scored on, and the winner is the
-candidate with the largest positive gain; a tie with the original goes to the original
-unless the candidate needs fewer input tokens. So the result never scores below the
-original on the training cases.
+candidate with the largest positive net gain (the gain times those cases: cases won
+minus cases lost); a tie with the original goes to the original unless the candidate
+needs fewer input tokens. So the result never scores below the original on the
+training cases.
 
 Every model call (proposals, evaluations, rubric judges) goes through one counter. A
 candidate is proposed only if its worst-case cost, plus the held-out evaluation kept in
@@ -75,7 +76,6 @@ MAX_EXAMPLES = 3
 MAX_QUOTED_FAILURES = 3
 # A proposal that asks the engine to write a prompt may take every planning attempt.
 WRITE_CALLS = PLAN_ATTEMPTS
-_TIE = 1e-9
 _REASONING = re.compile(
     r"step[- ]by[- ]step|<thinking>|\bthink\b|\breason(?:ing)?\b|\bexplain\b", re.IGNORECASE
 )
@@ -546,18 +546,24 @@ class _Run:
         return {indices[r.case_index]: r for r in report.results}
 
     def _best(self) -> int:
-        """The winning candidate's index: largest positive gain, ties to fewer tokens."""
+        """The winning candidate's index: the largest positive net gain, ties to fewer tokens.
+
+        The net gain is the gain times the cases it was measured on (cases won minus
+        cases lost, for pass/fail graders), so one lucky case does not outweigh a gain
+        seen on many. A tie with the original goes to the original unless the
+        candidate needs fewer input tokens.
+        """
         best = 0
-        best_key: tuple[float, float] = (0.0, -(self.candidates[0].mean_input_tokens or 0.0))
         base_tokens = self.candidates[0].mean_input_tokens or 0.0
+        best_key: tuple[float, float] = (0.0, -base_tokens)
         for index, candidate in enumerate(self.candidates[1:], 1):
-            if candidate.gain is None or candidate.mean_input_tokens is None:
+            if candidate.gain is None or candidate.train is None:
                 continue
-            if candidate.gain < -_TIE:
+            tokens = candidate.mean_input_tokens or 0.0
+            net = round(candidate.gain * candidate.train.cases, 9)
+            if net < 0 or (net == 0 and tokens >= base_tokens):
                 continue
-            if abs(candidate.gain) <= _TIE and candidate.mean_input_tokens >= base_tokens:
-                continue
-            key = (round(candidate.gain, 9), -candidate.mean_input_tokens)
+            key = (net, -tokens)
             if key > best_key:
                 best, best_key = index, key
         return best
