@@ -109,6 +109,24 @@ def test_the_candidate_with_the_largest_gain_is_returned() -> None:
     assert result.original_train.score is not None and result.original_train.score < 1.0
 
 
+def test_a_gain_measured_on_more_cases_outweighs_the_same_gain_on_fewer() -> None:
+    # The original is always wrong; examples and reasoning both make every answer right.
+    # Few-shot candidates are scored on the cases they do not show (1 to 3 of 4), the
+    # reasoning candidate on all four: it wins the most cases, so it is chosen.
+    def answer(request: ChatRequest) -> str:
+        if request.json_schema is not None:
+            return json.dumps(IMPROVE_PLAN)
+        text = request.turns[0].text
+        helped = "<examples>" in text or metaprompts.REASONING_INSTRUCTION in text
+        return _truth(request) if helped else "unsure"
+
+    result = optimize(ScriptedBackend(responder=answer), cases=parity_cases(4), held_out_fraction=0)
+    few_shot = [c for c in result.candidates if c.kind == "few_shot"]
+    assert few_shot and all(c.gain == 1.0 and c.train.cases < 4 for c in few_shot)
+    assert result.label == "original with reasoning"
+    assert result.train.cases == 4 and result.train.score == 1.0
+
+
 def test_an_improvement_written_from_failures_can_win() -> None:
     result = optimize(ScriptedBackend(responder=model(improved_helps=True)))
     assert result.label == "improved from failures"
