@@ -174,6 +174,7 @@ def with_instruction(template: PromptTemplate, instruction: str) -> PromptTempla
 
 
 def asks_for_reasoning(template: PromptTemplate) -> bool:
+    """Whether the prompt asks for reasoning (then it is tried without, else with)."""
     return bool(
         _REASONING.search(" ".join([template.system, *(m.text for m in template.messages)]))
     )
@@ -322,6 +323,7 @@ class _Run:
         else:
             assert task is not None
             names = list(dict.fromkeys(name for case in self.cases for name in case.vars))
+            check_cases_fill(self.cases, names)  # before the generation's calls are spent
             self._progress("generate", "writing a prompt for the task")
             generated = self.engine.generate(task, self.target_model)
             original = adapt_variables(
