@@ -20,7 +20,7 @@ import click
 
 from promptmill import __version__
 from promptmill.backends.registry import BACKENDS, backend_names
-from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
+from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, OPTIMIZE_PATH, TEMPLATIZE_PATH
 
 if TYPE_CHECKING:
     from promptmill.client import Client
@@ -531,6 +531,7 @@ def _run_prompt_tool(
     as_json: bool,
     run_engine: Callable[[Any, Callable[[Any], None]], Any],
     save_as: str | None = None,
+    show: Callable[[dict[str, Any], float], None] | None = None,
 ) -> None:
     """Call one tool (server or in-process), show progress on stderr, print the answer.
 
@@ -557,7 +558,9 @@ def _run_prompt_tool(
 
             def on_progress(progress: Any) -> None:
                 attempt = f" (attempt {progress.attempt})" if progress.attempt > 1 else ""
-                status.update(f"[bold]{progress.stage}[/]: {progress.message}{attempt}")
+                budget = getattr(progress, "budget", 0)
+                spent = f"  [dim]{progress.calls}/{budget} calls[/]" if budget else ""
+                status.update(f"[bold]{progress.stage}[/]: {progress.message}{attempt}{spent}")
 
             if in_process:
                 response = _run_in_process(run_engine, on_progress)
@@ -570,8 +573,10 @@ def _run_prompt_tool(
                 with Client(base_url=base_url, api_key=api_key) as client:
                     response = client.post(path, body, on_progress=on_progress if streams else None)
                     if save_as is not None:
+                        # optimize answers the prompt under "prompt"; the tools, at the top.
+                        prompt = response.get("prompt", response)
                         version = client.save_prompt(
-                            save_as, response["messages"], system=response.get("system", "")
+                            save_as, prompt["messages"], system=prompt.get("system", "")
                         )
                         err_console.print(
                             f"Saved as [bold]{version.name}@{version.number}[/]", highlight=False
@@ -583,7 +588,7 @@ def _run_prompt_tool(
     if as_json:
         click.echo(json.dumps(response, indent=2, ensure_ascii=False))
     else:
-        _print_prompt_response(response, latency)
+        (show or _print_prompt_response)(response, latency)
 
 
 def _run_in_process(
@@ -1198,18 +1203,11 @@ def eval_command(
     (exact McNemar on pass/fail, Wilcoxon signed-rank on scores) with their p-values.
     Exit code 1 if the run fails or an API error occurs, 2 for bad arguments.
     """
-    from promptmill.grader_shorthand import parse_grader
-
     if (cases_file is None) == (dataset is None):
         raise click.UsageError("give the test cases as --cases FILE or --dataset NAME (one)")
     if in_process and dataset is not None:
         raise click.UsageError("--dataset needs a server; with --in-process use --cases FILE")
-    specs = []
-    for spec in graders:
-        try:
-            specs.append(parse_grader(spec))
-        except ValueError as exc:
-            raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--grader") from None
+    specs = _grader_specs(graders)
     resolved = [_resolve_prompt(p, in_process=in_process) for p in (prompt, *compare_with)]
     labels = _unique_labels([label for _, label in resolved])
     cases = _read_case_file(cases_file) if cases_file is not None else None
@@ -1341,3 +1339,186 @@ def _show_report(report: _Report, as_json: bool) -> None:
         reason = f": {report.run.error}" if report.run.error else ""
         click.echo(f"error: the run was {report.run.status}{reason}", err=True)
         raise SystemExit(1)
+
+
+# --- optimize -------------------------------------------------------------------
+
+
+def _grader_specs(graders: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The grader objects the ``--grader`` shorthands stand for (``eval`` and ``optimize``)."""
+    from promptmill.grader_shorthand import parse_grader
+
+    specs = []
+    for spec in graders:
+        try:
+            specs.append(parse_grader(spec))
+        except ValueError as exc:
+            raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--grader") from None
+    return specs
+
+
+def _read_prompt_argument(source: TextIO) -> dict[str, Any]:
+    """PROMPT: the JSON a prompt tool answered (``messages`` and ``system``), or plain text
+    that becomes one user message."""
+    import json
+
+    from promptmill.types import PromptMessage
+
+    text = _read_prompt_file(source)
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        loaded = None
+    if isinstance(loaded, dict) and isinstance(loaded.get("messages"), list):
+        return {"messages": loaded["messages"], "system": loaded.get("system") or ""}
+    return {"messages": [PromptMessage.of("user", text).model_dump(mode="json")], "system": ""}
+
+
+def _print_optimize_response(response: dict[str, Any], latency: float) -> None:
+    """The human view: the candidates' scores, the chosen prompt, held-out scores, cost."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+
+    def score(split: dict[str, Any] | None) -> str:
+        if not split or split.get("score") is None:
+            return "-"
+        return f"{split['score']:.3f} ({split['passed']}/{split['cases']})"
+
+    table = Table(title="candidates (training cases)", header_style="bold", show_edge=False)
+    for column in ("candidate", "score", "original", "gain", "calls"):
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    for candidate in response.get("candidates", []):
+        chosen = candidate["label"] == response.get("label")
+        gain = candidate.get("gain")
+        table.add_row(
+            ("* " if chosen else "  ") + candidate["label"],
+            score(candidate.get("train")) if not candidate.get("error") else "failed",
+            score(candidate.get("original_train")),
+            "-" if gain is None else f"{gain:+.3f}",
+            str(candidate["proposal_calls"] + candidate["evaluation_calls"]),
+        )
+    console.print(table)
+    for candidate in response.get("candidates", []):
+        if candidate.get("error"):
+            console.print(f"[dim]{candidate['label']}: {candidate['error']}[/]", highlight=False)
+    prompt = response["prompt"]
+    if prompt.get("system"):
+        console.rule("[bold]system", align="left", style="dim")
+        console.print(prompt["system"], soft_wrap=True, highlight=False)
+    for message in prompt.get("messages", []):
+        text = "".join(block.get("text", "") for block in message.get("content", []))
+        title = "prompt" if message.get("role") == "user" else "prefill (assistant)"
+        console.rule(f"[bold]{title}: {response['label']}", align="left", style="dim")
+        body = Text(text)
+        body.highlight_regex(_VARIABLE_PATTERN, style="bold magenta")
+        console.print(body, soft_wrap=True)
+    console.rule(style="dim")
+    console.print(
+        f"[dim]training:[/] {score(response['train'])} vs original "
+        f"{score(response['original_train'])}   [dim]held out:[/] {score(response['held_out'])} "
+        f"vs original {score(response['original_held_out'])}\n"
+        f"[dim]cost:[/] {response['calls']} of {response['budget']} model calls "
+        f"({response['stopped']})   [dim]latency:[/] {latency:.1f} s",
+        highlight=False,
+    )
+
+
+@main.command()
+@click.argument("prompt", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--cases",
+    "cases_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Labelled cases, .csv or .jsonl: a column per variable, plus `expected` and `notes`.",
+)
+@click.option(
+    "--grader",
+    "graders",
+    required=True,
+    multiple=True,
+    help="How an output is judged, repeatable: exact[:VALUE], contains[:VALUE], "
+    "regex:PATTERN, json[:SCHEMA], numeric[:TOLERANCE], rubric[:TEXT]. Without a value "
+    "the case's `expected` is used.",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(1),
+    default=None,
+    help="The most model calls to spend (proposals, evaluations, judges); server default 100.",
+)
+@click.option(
+    "--held-out",
+    "held_out_fraction",
+    type=click.FloatRange(0.0, 0.9),
+    default=None,
+    help="Share of the cases held out to score the result on (default 0.25).",
+)
+@click.option("--seed", type=int, default=None, help="Seeds the split and the examples chosen.")
+@click.option("--target-model", default=None, help="The model the prompt will be used with.")
+@_prompt_tool_options
+def optimize(
+    prompt: TextIO,
+    cases_path: str,
+    graders: tuple[str, ...],
+    budget: int | None,
+    held_out_fraction: float | None,
+    seed: int | None,
+    target_model: str | None,
+    base_url: str,
+    api_key: str | None,
+    in_process: bool,
+    as_json: bool,
+    save_as: str | None,
+) -> None:
+    """Optimize the prompt in PROMPT (a file, - for stdin) on labelled cases.
+
+    PROMPT is plain text (one user message) or the JSON a prompt tool answered. The
+    cases are split into training and held-out cases; candidates (few-shot examples
+    from the training cases, an improvement written from the failures, with and
+    without reasoning) are scored on the training cases, and the best is printed with
+    its scores beside the original's. The result never scores below the original on
+    the training cases.
+    """
+    specs = _grader_specs(graders)
+    cases = _read_case_file(Path(cases_path))
+    body: dict[str, Any] = {
+        "prompt": _read_prompt_argument(prompt),
+        "cases": [case.model_dump(exclude_none=True) for case in cases],
+        "graders": specs,
+    }
+    options: dict[str, Any] = {
+        "budget": budget,
+        "held_out_fraction": held_out_fraction,
+        "seed": seed,
+        "target_model": target_model,
+    }
+    body.update({name: value for name, value in options.items() if value is not None})
+
+    def run_engine(engine: Any, on_progress: Callable[[Any], None]) -> Any:
+        from promptmill.engine.optimize import PromptOptimizer
+        from promptmill.engine.versions import PromptTemplate
+
+        optimizer = PromptOptimizer(engine.backend, timeout=engine.request_timeout)
+        return optimizer.optimize(
+            cases,
+            specs,
+            prompt=PromptTemplate.model_validate(body["prompt"]),
+            on_progress=on_progress,
+            **{name: value for name, value in options.items() if value is not None},
+        )
+
+    _run_prompt_tool(
+        path=OPTIMIZE_PATH,
+        body=body,
+        base_url=base_url,
+        api_key=api_key,
+        in_process=in_process,
+        as_json=as_json,
+        run_engine=run_engine,
+        save_as=save_as,
+        show=_print_optimize_response,
+    )

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from promptmill import __version__
 from promptmill.backoff import retry_wait
@@ -46,10 +46,12 @@ from promptmill.errors import (
     parse_retry_after,
 )
 from promptmill.eval_client import AsyncEvaluationMethods, EvaluationMethods
+from promptmill.optimize_types import OptimizeProgress, OptimizeResult
 from promptmill.protocol import (
     ANTHROPIC_VERSION,
     GENERATE_PATH,
     IMPROVE_PATH,
+    OPTIMIZE_PATH,
     PROMPT_TOOLS_BETA,
     TEMPLATIZE_PATH,
 )
@@ -70,7 +72,7 @@ _RETRY_AFTER_ATTR = "_promptmill_retry_after"
 MessageInput = str | PromptMessage | Mapping[str, Any]
 """One message: a plain string (a user message), a ``PromptMessage``, or a wire dict."""
 
-_R = TypeVar("_R", bound=PromptResult)
+_R = TypeVar("_R", bound=BaseModel)
 _T = TypeVar("_T")
 
 # The waits between retries go through these names so tests can record them instead
@@ -128,6 +130,41 @@ def _templatize_body(messages: str | Sequence[MessageInput], system: str | None)
     if system is not None:
         body["system"] = system
     return body
+
+
+def _optimize_body(
+    cases: Sequence[Any],
+    graders: Sequence[Any],
+    prompt: str | Sequence[MessageInput] | BaseModel | None,
+    system: str | None,
+    task: str | None,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The optimize request: the prompt in any of the client's forms, cases and graders as
+    dicts (pydantic models are dumped as the wire has them), the options that were set."""
+    body: dict[str, Any] = {
+        "cases": [_as_dict(case) for case in cases],
+        "graders": [_as_dict(grader) for grader in graders],
+    }
+    if prompt is not None:
+        if isinstance(prompt, BaseModel):  # a PromptResult, a PromptTemplate
+            dumped = prompt.model_dump(mode="json")
+            body["prompt"] = {"messages": dumped["messages"], "system": dumped.get("system", "")}
+        else:
+            body["prompt"] = {"messages": _to_messages(prompt)}
+        if system is not None:
+            body["prompt"]["system"] = system
+    if task is not None:
+        body["task"] = task
+    body.update({name: value for name, value in options.items() if value is not None})
+    return body
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        dumped: dict[str, Any] = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return dumped
+    return dict(value)
 
 
 def _error_from_response(status: int, headers: httpx.Headers, content: bytes) -> PromptmillError:
@@ -219,8 +256,11 @@ class _StreamOutcome:
     def apply(self, event: str, data: str) -> None:
         if event == "progress":
             try:
-                progress = Progress.model_validate_json(data)
-            except ValidationError:
+                payload = json.loads(data)
+                # An optimization's events carry the calls spent and the budget too.
+                model = OptimizeProgress if "budget" in payload else Progress
+                progress = model.model_validate(payload)
+            except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
                 return
             self._on_progress(progress)
         elif event == "result":
@@ -340,6 +380,47 @@ class Client(EvaluationMethods):
         """Turn the concrete values of a prompt into ``{{VARIABLES}}``."""
         body = _templatize_body(messages, system)
         return self._call(TEMPLATIZE_PATH, body, TemplatizeResult, on_progress)
+
+    def optimize(
+        self,
+        cases: Sequence[Any],
+        graders: Sequence[Any],
+        prompt: str | Sequence[MessageInput] | BaseModel | None = None,
+        *,
+        system: str | None = None,
+        task: str | None = None,
+        target_model: str | None = None,
+        budget: int | None = None,
+        held_out_fraction: float | None = None,
+        seed: int | None = None,
+        concurrency: int | None = None,
+        max_tokens: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> OptimizeResult:
+        """Optimize ``prompt`` (or a prompt generated for ``task``) on labelled ``cases``
+        (``POST /v1/promptmill/optimize``, a promptmill extension).
+
+        ``cases`` are ``TestCase``s or dicts (``{"vars": {...}, "expected": ...}``),
+        ``graders`` grader specs as dicts (``{"type": "exact"}``); ``prompt`` a string,
+        messages, or a ``PromptResult``/``PromptTemplate``. Options left ``None`` take the
+        server's defaults. ``on_progress`` receives the progress events as they stream.
+        """
+        body = _optimize_body(
+            cases,
+            graders,
+            prompt,
+            system,
+            task,
+            {
+                "target_model": target_model,
+                "budget": budget,
+                "held_out_fraction": held_out_fraction,
+                "seed": seed,
+                "concurrency": concurrency,
+                "max_tokens": max_tokens,
+            },
+        )
+        return self._call(OPTIMIZE_PATH, body, OptimizeResult, on_progress)
 
     def post(
         self, path: str, body: Mapping[str, Any], *, on_progress: ProgressCallback | None = None
@@ -532,6 +613,47 @@ class AsyncClient(AsyncEvaluationMethods):
         """Turn the concrete values of a prompt into ``{{VARIABLES}}``."""
         body = _templatize_body(messages, system)
         return await self._call(TEMPLATIZE_PATH, body, TemplatizeResult, on_progress)
+
+    async def optimize(
+        self,
+        cases: Sequence[Any],
+        graders: Sequence[Any],
+        prompt: str | Sequence[MessageInput] | BaseModel | None = None,
+        *,
+        system: str | None = None,
+        task: str | None = None,
+        target_model: str | None = None,
+        budget: int | None = None,
+        held_out_fraction: float | None = None,
+        seed: int | None = None,
+        concurrency: int | None = None,
+        max_tokens: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> OptimizeResult:
+        """Optimize ``prompt`` (or a prompt generated for ``task``) on labelled ``cases``
+        (``POST /v1/promptmill/optimize``, a promptmill extension).
+
+        ``cases`` are ``TestCase``s or dicts (``{"vars": {...}, "expected": ...}``),
+        ``graders`` grader specs as dicts (``{"type": "exact"}``); ``prompt`` a string,
+        messages, or a ``PromptResult``/``PromptTemplate``. Options left ``None`` take the
+        server's defaults. ``on_progress`` receives the progress events as they stream.
+        """
+        body = _optimize_body(
+            cases,
+            graders,
+            prompt,
+            system,
+            task,
+            {
+                "target_model": target_model,
+                "budget": budget,
+                "held_out_fraction": held_out_fraction,
+                "seed": seed,
+                "concurrency": concurrency,
+                "max_tokens": max_tokens,
+            },
+        )
+        return await self._call(OPTIMIZE_PATH, body, OptimizeResult, on_progress)
 
     async def post(
         self, path: str, body: Mapping[str, Any], *, on_progress: ProgressCallback | None = None

@@ -21,7 +21,7 @@ IMPROVE_PATH: Final = "/v1/experimental/improve_prompt"
 TEMPLATIZE_PATH: Final = "/v1/experimental/templatize_prompt"
 
 PROMPTMILL_PREFIX: Final = "/v1/promptmill"
-"""Where promptmill's extensions to the API live (history and evaluation)."""
+"""Where promptmill's extensions to the API live (history, evaluation, optimization)."""
 
 HISTORY_PATH: Final = f"{PROMPTMILL_PREFIX}/history"
 
@@ -36,3 +36,5 @@ PROMPTS_PATH: Final = f"{PROMPTMILL_PREFIX}/prompts"
 DATASETS_PATH: Final = f"{PROMPTMILL_PREFIX}/datasets"
 GENERATE_CASES_PATH: Final = f"{PROMPTMILL_PREFIX}/cases/generate"
 RUNS_PATH: Final = f"{PROMPTMILL_PREFIX}/runs"
+OPTIMIZE_PATH: Final = f"{PROMPTMILL_PREFIX}/optimize"
+"""Optimize a prompt on labelled cases (``promptmill.engine.optimize``)."""

@@ -164,3 +164,24 @@ def test_eval_quick_runs_both_sides_on_the_fake_backend(tmp_path: Path) -> None:
         assert round_[side]["pass_rate"] == 1.0
     assert fake["ratio"] > 0
     assert round_["promptmill"]["get_root_ms"]["samples"] > 0
+
+
+def test_bigbench_quick_answers_every_item_under_three_arms(tmp_path: Path) -> None:
+    # Two tasks; the optimizer trains on three items with a budget of eight calls.
+    data = run_bench("bigbench", tmp_path, {}, "--max-tokens", "24")
+    assert data["model"] == "smollm2-135m"
+    assert [t["task"] for t in data["tasks"]] == ["snarks", "hyperbaton"]
+    for task in data["tasks"]:
+        assert task["items"] == 2 and task["train_items"] == 3
+        assert set(task["accuracy"]) == {"bare", "generated", "optimized"}
+        assert 0.0 <= task["accuracy"]["bare"] <= 1.0
+        assert len(task["arms"]["bare"]["rows"]) == 2
+        optimized = task["arms"]["optimized"]
+        # The optimizer can fail only by a backend fault; its budget holds either way.
+        if "error" not in optimized:
+            assert optimized["write_calls"] <= 8
+            assert optimized["train_score"] >= optimized["original_train_score"]
+        # SmolLM2-135M sometimes cannot write a valid plan: the arm then says so.
+        generated = task["arms"]["generated"]
+        assert ("error" in generated) == (task["accuracy"]["generated"] is None)
+    assert set(data["overall"]["mean_accuracy"]) == {"bare", "generated", "optimized"}

@@ -375,7 +375,7 @@ def test_eval_of_an_unknown_saved_prompt_is_an_api_error(
 ) -> None:
     done = run_cli("eval", "nobody@3", "--cases", str(files["cases"]), *remote(server))
     assert done.returncode == 1
-    assert done.stderr.startswith("error: invalid_request_error: variants.0.prompt.name:")
+    assert done.stderr.startswith("error: not_found_error: variants.0.prompt.name:")
 
 
 def test_eval_in_process_needs_a_prompt_file(

@@ -10,17 +10,17 @@ evaluation queue (``promptmill.jobs``): its worker threads, and the re-enqueuein
 runs left unfinished by a previous process; they stop before the store closes.
 
 Layers, outermost first: ``SecurityHeadersMiddleware`` (nosniff, referrer policy, a
-deny-all CSP for everything but pages), ``RequestIdMiddleware`` (request ids, last-resort
-500), ``BodySizeLimitMiddleware`` (413), ``RequestBodyGuard`` (body read time, 408, and
-the server-wide budget of request bytes, 529; see ``request_limits``), then FastAPI with
-the error handlers of ``error_responses`` and the routers: ``service`` (``GET /``),
-``tools`` (the three Prompt Tools endpoints), ``history``, ``evaluation`` (prompt
-versions, datasets and evaluation runs), ``docs`` (Swagger UI, served locally) and, when
-installed, ``web`` (the playground page). A path with a trailing slash is a 404 naming
-the path without it, never a redirect. A wrong method on a known path is answered 405
-with an ``invalid_request_error`` body and an ``allow`` header: the Anthropic API has no
-405 error type, and ``invalid_request_error`` is the type its clients already handle for
-a request the server will not serve as sent.
+deny-all CSP for everything but pages), ``RequestIdMiddleware`` (request ids, last-
+resort 500), ``BodySizeLimitMiddleware`` (413), ``RequestBodyGuard`` (body read time,
+408, and the server-wide budget of request bytes, 529; see ``request_limits``), then
+FastAPI with the error handlers of ``error_responses`` and the routers: ``service``
+(``GET /``), ``tools`` (the three Prompt Tools endpoints), ``history``, ``evaluation``
+(prompt versions, datasets and evaluation runs), ``optimize``, ``docs`` (Swagger UI,
+served locally) and, when installed, ``web`` (the playground page). A path with a
+trailing slash is a 404 naming the path without it, never a redirect. A wrong method on
+a known path is answered 405 with an ``invalid_request_error`` body and an ``allow``
+header: the Anthropic API has no 405 error type, and ``invalid_request_error`` is the
+type its clients already handle for a request the server will not serve as sent.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from promptmill import __version__
-from promptmill.api import docs, evaluation, history, service, tools
+from promptmill.api import docs, evaluation, history, optimize, service, tools
 from promptmill.api.capacity import Capacity
 from promptmill.api.error_responses import install_error_handlers
 from promptmill.api.evaluation_schemas import REQUEST_MODELS as EVALUATION_REQUEST_MODELS
@@ -138,7 +138,7 @@ def create_app(
     app.state.settings = settings
     app.state.eval_jobs = None
     install_error_handlers(app)
-    for routes in (service, tools, history, evaluation, docs):
+    for routes in (service, tools, history, evaluation, optimize, docs):
         app.include_router(routes.router)
     _include_playground(app)
     app.add_middleware(
@@ -149,7 +149,11 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # added last: the outermost layer
-    request_models = (*tools.REQUEST_MODELS, *EVALUATION_REQUEST_MODELS)
+    request_models = (
+        *tools.REQUEST_MODELS,
+        *EVALUATION_REQUEST_MODELS,
+        *optimize.REQUEST_MODELS,
+    )
     app.openapi = lambda: openapi_schema(app, request_models)  # type: ignore[method-assign]
     return app
 

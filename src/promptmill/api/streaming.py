@@ -23,12 +23,13 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Header
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from promptmill.api.error_responses import error_body
 from promptmill.api.recording import CallRecorder
 from promptmill.api.state import AppState
 from promptmill.errors import APIError, PromptmillError
-from promptmill.types import Progress, ProgressCallback, PromptResult
+from promptmill.types import Progress, ProgressCallback
 
 logger = logging.getLogger("promptmill.api")
 
@@ -77,7 +78,7 @@ class _Finished:
 
 def event_stream(
     state: AppState,
-    run: Callable[[ProgressCallback], PromptResult],
+    run: Callable[[ProgressCallback], BaseModel],
     recorder: CallRecorder,
 ) -> StreamingResponse:
     """Run ``run(on_progress)`` in the model pool and stream its progress and outcome.

@@ -86,12 +86,16 @@ usage, not as a server error, since the server did nothing wrong, and no tokens 
 
 
 @dataclass(frozen=True)
-class _Tool:
-    """One endpoint: its name (as recorded), request model and how it calls the engine."""
+class Tool:
+    """One endpoint: its name (as recorded), request model and how it calls the engine.
+
+    ``run`` returns the response model; ``optimize`` (a promptmill extension) is served
+    through the same steps with its own ``Tool``.
+    """
 
     endpoint: str
     request_model: type[BaseModel]
-    run: Callable[[PromptEngine, Any, ProgressCallback | None], PromptResult]
+    run: Callable[[PromptEngine, Any, ProgressCallback | None], BaseModel]
 
 
 def _run_generate(
@@ -124,9 +128,9 @@ def _run_templatize(
     )
 
 
-_GENERATE = _Tool("generate_prompt", GeneratePromptRequest, _run_generate)
-_IMPROVE = _Tool("improve_prompt", ImprovePromptRequest, _run_improve)
-_TEMPLATIZE = _Tool("templatize_prompt", TemplatizePromptRequest, _run_templatize)
+_GENERATE = Tool("generate_prompt", GeneratePromptRequest, _run_generate)
+_IMPROVE = Tool("improve_prompt", ImprovePromptRequest, _run_improve)
+_TEMPLATIZE = Tool("templatize_prompt", TemplatizePromptRequest, _run_templatize)
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     GeneratePromptRequest,
@@ -152,15 +156,16 @@ async def _read_body(request: Request) -> tuple[str | bytes, int]:
         return bytes(buffer), size
 
 
-async def _serve_tool_call(
+async def serve_tool_call(
     request: Request,
-    tool: _Tool,
+    tool: Tool,
     api_key: str | None,
     authorization: str | None,
     version: str | None,
     betas: list[str] | None,
     accept: str | None,
-) -> PromptResult | Response:
+) -> BaseModel | Response:
+    """The steps of the module docstring for ``tool``; its result or its event stream."""
     state = app_state(request)
     key = await authenticate_key(request, api_key, authorization)
     recorder = CallRecorder(state, key, tool.endpoint, request_id_of(request.scope))
@@ -236,8 +241,8 @@ async def generate_prompt(
     anthropic_version: VersionHeader = None,
     anthropic_beta: BetaHeader = None,
     accept: AcceptHeader = None,
-) -> PromptResult | Response:
-    return await _serve_tool_call(
+) -> BaseModel | Response:
+    return await serve_tool_call(
         request, _GENERATE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
     )
 
@@ -260,8 +265,8 @@ async def improve_prompt(
     anthropic_version: VersionHeader = None,
     anthropic_beta: BetaHeader = None,
     accept: AcceptHeader = None,
-) -> PromptResult | Response:
-    return await _serve_tool_call(
+) -> BaseModel | Response:
+    return await serve_tool_call(
         request, _IMPROVE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
     )
 
@@ -284,7 +289,7 @@ async def templatize_prompt(
     anthropic_version: VersionHeader = None,
     anthropic_beta: BetaHeader = None,
     accept: AcceptHeader = None,
-) -> PromptResult | Response:
-    return await _serve_tool_call(
+) -> BaseModel | Response:
+    return await serve_tool_call(
         request, _TEMPLATIZE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
     )

@@ -243,3 +243,47 @@ Grade the answer against this rubric:
 {JUDGE_SCALE}
 
 Reply with the JSON object only: {{"reason": "<one sentence>", "score": <1 to 5>}}"""
+
+
+# --- optimization: feedback from failing cases, reasoning on and off -----------------------
+
+
+def failure_feedback(
+    failures: list[tuple[dict[str, str], str, str]], passed: int, total: int
+) -> str:
+    """Feedback for ``improve`` written from failing training cases: (inputs, expected, got).
+
+    It goes inside the ``<feedback>`` tags of the improve request, which neutralises it;
+    the quoted texts are neutralised here too, since they are data from the user's cases.
+    """
+    shown = []
+    for number, (inputs, expected, got) in enumerate(failures, 1):
+        values = "\n".join(f"{name}: {value}" for name, value in inputs.items())
+        shown.append(
+            f"Case {number}\nInput:\n{_neutralise(values, *_EVAL_TAGS)}\n"
+            f"Expected output: {_neutralise(expected, *_EVAL_TAGS)}\n"
+            f"The model answered: {_neutralise(got.strip()[:400] or '(nothing)', *_EVAL_TAGS)}"
+        )
+    cases = "\n\n".join(shown)
+    return f"""The prompt was tested on labelled cases: the model got {passed} of {total} right.
+Here are cases it got wrong, each with its input, the expected output and the model's answer.
+
+{cases}
+
+Revise the prompt so that the model gets cases like these right: say what the expected
+outputs show about how to decide, and ask for the answer in exactly the form the expected
+outputs have. Keep everything else the prompt asks for."""
+
+
+REASONING_INSTRUCTION = (
+    "Before you answer, think the problem through step by step inside <thinking></thinking> "
+    "tags. After the closing </thinking> tag, give your final answer exactly in the form "
+    "asked for above."
+)
+"""Added to a candidate prompt to try it with reasoning (the answer format is kept)."""
+
+DIRECT_INSTRUCTION = (
+    "Answer directly: give only the final answer, exactly in the form asked for above, with "
+    "no reasoning or explanation before it."
+)
+"""Added to a candidate prompt that asks for reasoning, to try it without."""

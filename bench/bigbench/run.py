@@ -1,0 +1,461 @@
+"""BIG-bench benchmark: the bare task, generate_prompt's prompt and optimize's prompt, compared.
+
+For each of the twelve BIG-bench tasks in ``data.TASKS`` (lettered multiple choice,
+from the checksum-pinned ``bigbench`` sdist), the embedded model answers a fixed seeded
+evaluation sample under three arms, through the engine's backend at temperature 0:
+
+- ``bare``: the task's description, then the item (question and lettered options);
+- ``generated``: the prompt ``PromptEngine.generate`` writes from the task description,
+  filled with the item (``bench.downstream.answers.fill_prompt``);
+- ``optimized``: the prompt ``PromptOptimizer`` returns when started from the bare
+  prompt (``description`` + ``{{QUESTION}}``) and trained on a separate seeded
+  training sample, with the grader "the letter read from the answer equals the label".
+
+One extractor (``answers.extract_choice``) reads every answer. Reported per task and
+arm: accuracy, the ratio to bare, and the cost (model calls, seconds), written to
+``bench/results/bigbench.json`` and ``.md`` after every task.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bigbench.answers import extract_choice
+from bench.bigbench.data import TASKS, Item, Task, load_task, split
+from bench.downstream.answers import fill_prompt
+from bench.report import base_parser, markdown_table, ratio, save_chart, write_results
+
+ARMS = ("bare", "generated", "optimized")
+QUICK_TASKS = ("snarks", "hyperbaton")
+VARIABLE = "QUESTION"
+
+
+def bare_prompt(task: Task) -> str:
+    """The bare arm's template: the task description, then the item."""
+    return f"{task.description.strip()}\n\n{{{{{VARIABLE}}}}}"
+
+
+class ChoiceGrader:
+    """Passes when the letter read from the answer is the case's label (``expected``)."""
+
+    name = "choice"
+
+    def __init__(self, items: list[Item]) -> None:
+        self._options = {item.text: item.options for item in items}
+
+    def grade(self, output: str, case: Any, context: Any) -> Any:
+        from promptmill.engine.graders import Grade
+
+        chosen = extract_choice(output, self._options[case.vars[VARIABLE]])
+        passed = chosen is not None and f"({chosen})" == case.expected
+        return Grade(
+            grader=self.name,
+            passed=passed,
+            score=1.0 if passed else 0.0,
+            reason=f"chose {chosen or 'nothing'}, expected {case.expected}",
+        )
+
+
+def _ask(backend: Any, template: Any, max_tokens: int, timeout: float) -> tuple[str, int]:
+    """One answer to a filled template; (text, calls made)."""
+    from promptmill.backends.base import ChatRequest, ChatTurn
+
+    turns = [ChatTurn(m.role, m.text) for m in template.messages]
+    request = ChatRequest(
+        turns=turns,
+        system=template.system,
+        max_tokens=max_tokens,
+        temperature=0.0,
+        timeout=timeout,
+    )
+    return str(backend.chat(request).text), 1
+
+
+def _template(user: str, system: str = "") -> Any:
+    from promptmill.engine.versions import PromptTemplate
+    from promptmill.types import PromptMessage
+
+    return PromptTemplate(messages=[PromptMessage.of("user", user)], system=system)
+
+
+def _answer_all(
+    backend: Any, items: list[Item], fill: Any, max_tokens: int, timeout: float
+) -> tuple[list[dict[str, Any]], float]:
+    from promptmill.errors import PromptmillError
+
+    rows = []
+    started = time.perf_counter()
+    for item in items:
+        try:
+            reply, _ = _ask(backend, fill(item), max_tokens, timeout)
+            error = None
+        except PromptmillError as exc:
+            reply, error = "", f"{exc.error_type}: {exc.message}"
+        chosen = extract_choice(reply, item.options)
+        rows.append(
+            {
+                "id": item.id,
+                "gold": item.label,
+                "chosen": chosen,
+                "correct": chosen == item.label,
+                "reply": reply,
+                "error": error,
+            }
+        )
+    return rows, time.perf_counter() - started
+
+
+def run_task(engine: Any, task: Task, args: Any, target_model: str | None) -> dict[str, Any]:
+    """All three arms on one task's evaluation sample; the optimizer on its training sample."""
+    from promptmill.engine.cases import TestCase
+    from promptmill.engine.optimize import PromptOptimizer
+    from promptmill.engine.versions import fill_prompt as fill_template
+    from promptmill.errors import PromptmillError
+
+    timeout = engine.request_timeout
+    evaluate, train = split(task, evaluate=args.items, train=args.train, seed=args.seed)
+    arms: dict[str, dict[str, Any]] = {}
+    bare = _template(bare_prompt(task))
+
+    rows, seconds = _answer_all(
+        engine.backend,
+        evaluate,
+        lambda item: fill_template(bare, {VARIABLE: item.text}),
+        args.max_tokens,
+        timeout,
+    )
+    arms["bare"] = {"rows": rows, "answer_seconds": seconds, "write_calls": 0, "write_seconds": 0.0}
+    print(f"[{task.name}] bare: {_accuracy(rows):.2f} in {seconds:.0f}s", file=sys.stderr)
+
+    started = time.perf_counter()
+    try:
+        generated = engine.generate(task.description, target_model)
+        user = "\n".join(m.text for m in generated.messages if m.role == "user")
+        prefill = "".join(m.text for m in generated.messages if m.role == "assistant")
+        gen_error = None
+        gen_calls = len(generated.usage)
+    except PromptmillError as exc:
+        user, prefill, gen_error, gen_calls = "", "", f"{exc.error_type}: {exc.message}", None
+    gen_seconds = time.perf_counter() - started
+    if gen_error is None:
+
+        def fill_generated(item: Item) -> Any:
+            filled_user, filled_system = fill_prompt(
+                user, generated.system, item.text, task.description
+            )
+            template = _template(filled_user, filled_system)
+            if prefill:
+                from promptmill.types import PromptMessage
+
+                template.messages.append(PromptMessage.of("assistant", prefill))
+            return template
+
+        rows, seconds = _answer_all(
+            engine.backend, evaluate, fill_generated, args.max_tokens, timeout
+        )
+        arms["generated"] = {
+            "rows": rows,
+            "answer_seconds": seconds,
+            "write_calls": gen_calls,
+            "write_seconds": gen_seconds,
+            "prompt": {"user": user, "prefill": prefill, "system": generated.system},
+        }
+        print(f"[{task.name}] generated: {_accuracy(rows):.2f}", file=sys.stderr)
+    else:
+        arms["generated"] = {"error": gen_error, "write_seconds": gen_seconds}
+        print(f"[{task.name}] generate FAILED: {gen_error}", file=sys.stderr)
+
+    started = time.perf_counter()
+    cases = [TestCase(vars={VARIABLE: item.text}, expected=f"({item.label})") for item in train]
+    optimizer = PromptOptimizer(
+        engine.backend, concurrency=1, max_tokens=args.max_tokens, timeout=timeout
+    )
+    try:
+        result = optimizer.optimize(
+            cases,
+            [ChoiceGrader(train)],
+            prompt=bare,
+            target_model=target_model,
+            budget=args.budget,
+            held_out_fraction=0.0,
+            seed=args.seed,
+        )
+        opt_error = None
+    except PromptmillError as exc:
+        opt_error = f"{exc.error_type}: {exc.message}"
+    opt_seconds = time.perf_counter() - started
+    if opt_error is None:
+        best = result.prompt
+        rows, seconds = _answer_all(
+            engine.backend,
+            evaluate,
+            lambda item: fill_template(best, {VARIABLE: item.text}),
+            args.max_tokens,
+            timeout,
+        )
+        arms["optimized"] = {
+            "rows": rows,
+            "answer_seconds": seconds,
+            "write_calls": result.calls,
+            "write_seconds": opt_seconds,
+            "label": result.label,
+            "train_score": result.train.score,
+            "original_train_score": result.original_train.score,
+            "candidates": [
+                {
+                    "label": c.label,
+                    "gain": c.gain,
+                    "train_score": c.train.score if c.train else None,
+                    "cases": c.train.cases if c.train else 0,
+                    "calls": c.proposal_calls + c.evaluation_calls,
+                    "error": c.error,
+                }
+                for c in result.candidates
+            ],
+            "stopped": result.stopped,
+            "prompt": best.model_dump(mode="json"),
+        }
+        print(
+            f"[{task.name}] optimized ({result.label}, {result.calls} calls): "
+            f"{_accuracy(rows):.2f}",
+            file=sys.stderr,
+        )
+    else:
+        arms["optimized"] = {"error": opt_error, "write_seconds": opt_seconds}
+        print(f"[{task.name}] optimize FAILED: {opt_error}", file=sys.stderr)
+    return _summary(task, len(evaluate), len(train), arms)
+
+
+def _accuracy(rows: list[dict[str, Any]]) -> float:
+    return sum(r["correct"] for r in rows) / len(rows) if rows else 0.0
+
+
+def _summary(task: Task, items: int, train: int, arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    accuracy = {arm: _accuracy(a["rows"]) if "rows" in a else None for arm, a in arms.items()}
+    bare = accuracy["bare"] or 0.0
+    return {
+        "task": task.name,
+        "items": items,
+        "train_items": train,
+        "accuracy": accuracy,
+        "ratio_to_bare": {
+            arm: ratio(value, bare) if value is not None else None
+            for arm, value in accuracy.items()
+            if arm != "bare"
+        },
+        "calls": {
+            arm: (a.get("write_calls") or 0) + len(a.get("rows", [])) for arm, a in arms.items()
+        },
+        "seconds": {
+            arm: round(a.get("write_seconds", 0.0) + a.get("answer_seconds", 0.0), 1)
+            for arm, a in arms.items()
+        },
+        "unparsed": {
+            arm: sum(r["chosen"] is None for r in a["rows"]) if "rows" in a else None
+            for arm, a in arms.items()
+        },
+        "arms": arms,
+    }
+
+
+def overall(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean accuracy per arm over the tasks, and the ratios of those means to bare's."""
+    means: dict[str, float | None] = {}
+    for arm in ARMS:
+        values = [r["accuracy"][arm] for r in results if r["accuracy"][arm] is not None]
+        means[arm] = statistics.fmean(values) if values else None
+    bare = means["bare"] or 0.0
+    return {
+        "mean_accuracy": means,
+        "ratio_of_means_to_bare": {
+            arm: ratio(value, bare) if value is not None else None
+            for arm, value in means.items()
+            if arm != "bare"
+        },
+        "tasks_below_0_9x_bare": {
+            arm: [
+                r["task"]
+                for r in results
+                if r["accuracy"][arm] is not None
+                and r["accuracy"][arm] < 0.9 * r["accuracy"]["bare"]
+            ]
+            for arm in ARMS[1:]
+        },
+        "calls": {arm: sum(r["calls"].get(arm, 0) for r in results) for arm in ARMS},
+        "seconds": {
+            arm: round(sum(r["seconds"].get(arm, 0.0) for r in results), 1) for arm in ARMS
+        },
+    }
+
+
+def render_markdown(
+    model: str,
+    target: str | None,
+    config: dict[str, Any],
+    results: list[dict[str, Any]],
+    chart: str | None,
+) -> str:
+    def pct(value: float | None) -> str:
+        return "failed" if value is None else f"{100 * value:.0f}%"
+
+    def x(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}x"
+
+    rows = [
+        [
+            r["task"],
+            r["items"],
+            pct(r["accuracy"]["bare"]),
+            pct(r["accuracy"]["generated"]),
+            pct(r["accuracy"]["optimized"]),
+            x(r["ratio_to_bare"]["generated"]),
+            x(r["ratio_to_bare"]["optimized"]),
+            r["arms"]["optimized"].get("label", "-"),
+            " / ".join(str(r["calls"].get(arm, 0)) for arm in ARMS),
+            " / ".join(f"{r['seconds'].get(arm, 0.0):.0f}" for arm in ARMS),
+        ]
+        for r in results
+    ]
+    summary = overall(results)
+    means = summary["mean_accuracy"]
+    ratios = summary["ratio_of_means_to_bare"]
+    rows.append(
+        [
+            "**mean**",
+            sum(r["items"] for r in results),
+            pct(means["bare"]),
+            pct(means["generated"]),
+            pct(means["optimized"]),
+            x(ratios["generated"]),
+            x(ratios["optimized"]),
+            "",
+            " / ".join(str(summary["calls"][arm]) for arm in ARMS),
+            " / ".join(f"{summary['seconds'][arm]:.0f}" for arm in ARMS),
+        ]
+    )
+    text = (
+        f"Model: `{model}` (local backend, temperature 0, answers capped at "
+        f"{config['max_tokens']} tokens); prompts written for target `{target}`. "
+        f"{config['items']} evaluation items and {config['train']} training items per task "
+        f"(seed {config['seed']}), optimizer budget {config['budget']} calls.\n\n"
+    )
+    text += markdown_table(
+        [
+            "task",
+            "items",
+            "bare",
+            "generated",
+            "optimized",
+            "generated / bare",
+            "optimized / bare",
+            "optimizer's pick",
+            "calls b / g / o",
+            "seconds b / g / o",
+        ],
+        rows,
+    )
+    below = summary["tasks_below_0_9x_bare"]
+    text += (
+        "\n\nTasks below 0.9x bare: generated "
+        + (", ".join(below["generated"]) or "none")
+        + "; optimized "
+        + (", ".join(below["optimized"]) or "none")
+        + ".\n"
+    )
+    for r in results:
+        for arm in ("generated", "optimized"):
+            if "error" in r["arms"][arm]:
+                text += f"\n{r['task']}: the {arm} arm failed ({r['arms'][arm]['error']})"
+    if chart:
+        text += f"\n\n![accuracy per task and arm]({chart})\n"
+    return text
+
+
+def _draw(results: list[dict[str, Any]]) -> Any:
+    def draw(figure: Any) -> None:
+        axes = figure.subplots()
+        positions = range(len(results))
+        for offset, arm in zip((-0.27, 0.0, 0.27), ARMS, strict=True):
+            axes.bar(
+                [p + offset for p in positions],
+                [r["accuracy"][arm] or 0.0 for r in results],
+                0.27,
+                label=arm,
+            )
+        axes.set_xticks(
+            list(positions),
+            [r["task"].split("/")[0][:14] for r in results],
+            rotation=45,
+            ha="right",
+        )
+        axes.set(ylim=(0, 1), ylabel="accuracy", title="BIG-bench accuracy per task and arm")
+        axes.legend()
+
+    return draw
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0] if __doc__ else "bigbench benchmark")
+    parser.add_argument("--tasks", help="comma-separated task names (default: all twelve)")
+    parser.add_argument("--items", type=int, help="evaluation items per task (default 20; 2 quick)")
+    parser.add_argument("--train", type=int, help="training items per task (default 12; 3 quick)")
+    parser.add_argument("--budget", type=int, help="optimizer model calls (default 40; 8 quick)")
+    parser.add_argument("--max-tokens", type=int, default=128, help="answer length cap (all arms)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--target-model",
+        help="target_model for generate/optimize (default: the backend's model name)",
+    )
+    args = parser.parse_args(argv)
+    args.items = args.items or (2 if args.quick else 20)
+    args.train = args.train or (3 if args.quick else 12)
+    args.budget = args.budget or (8 if args.quick else 40)
+
+    from promptmill.config import Settings
+    from promptmill.startup import build_engine
+
+    names = args.tasks.split(",") if args.tasks else list(QUICK_TASKS if args.quick else TASKS)
+    unknown = [name for name in names if name not in TASKS]
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
+    started = time.perf_counter()
+    engine = build_engine(Settings(backend="local"))
+    model = engine.backend.model
+    target = args.target_model or model
+    print(f"loaded {model} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    config = {
+        "items": args.items,
+        "train": args.train,
+        "budget": args.budget,
+        "max_tokens": args.max_tokens,
+        "seed": args.seed,
+    }
+    results: list[dict[str, Any]] = []
+    json_path: Path | None = None
+    for name in names:
+        results.append(run_task(engine, load_task(name), args, target))
+        complete = len(results) == len(names)
+        chart = save_chart(args.results_dir / "bigbench.png", _draw(results)) if complete else None
+        data = {
+            "quick": args.quick,
+            "complete": complete,
+            "model": model,
+            "target_model": target,
+            **config,
+            "overall": overall(results),
+            "chart": chart,
+            "tasks": results,
+        }
+        json_path, _ = write_results(
+            "bigbench",
+            data,
+            render_markdown(model, target, config, results, chart),
+            args.results_dir,
+        )
+    print(render_markdown(model, target, config, results, None))
+    print(f"\nwrote {json_path}")
+    return 0

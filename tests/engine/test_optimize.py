@@ -1,0 +1,392 @@
+"""Optimization on data through a scripted in-memory backend: what is proposed, how it is
+scored, what is returned, and what the budget allows.
+
+The scripted "model" answers a parity question ("is NUMBER even or odd?"); how well it
+answers depends on the prompt it is sent, which is how a test makes a kind of
+candidate help or hurt. Planning requests (the improve step) carry a JSON schema and
+get a plan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from promptmill.backends.base import ChatRequest
+from promptmill.engine import metaprompts
+from promptmill.engine.cases import TestCase
+from promptmill.engine.fewshot import add_examples, choose_examples, render_examples
+from promptmill.engine.optimize import PromptOptimizer, adapt_variables, split_cases
+from promptmill.engine.versions import PromptTemplate
+from promptmill.errors import InvalidRequestError
+from promptmill.optimize_types import OptimizeProgress
+from promptmill.types import Progress, PromptMessage
+from tests.fakes.scripted_backend import ScriptedBackend
+
+ORIGINAL = PromptTemplate(
+    messages=[PromptMessage.of("user", "Say whether the number is even or odd.\n\n{{NUMBER}}")]
+)
+EXACT = [{"type": "exact"}]
+IMPROVE_PLAN = {
+    "role": "careful arithmetic checker",
+    "objective": "Decide whether the given number is even or odd.",
+    "input_descriptions": {"NUMBER": "The whole number to classify"},
+    "steps": ["Look at the last digit", "Decide even or odd", "Write the one word"],
+    "constraints": ["Answer with one word"],
+    "output_format": "One word: even or odd",
+    "think_first": False,
+}
+
+
+def parity_cases(count: int = 12) -> list[TestCase]:
+    return [
+        TestCase(vars={"NUMBER": f"#{n}"}, expected="even" if n % 2 == 0 else "odd")
+        for n in range(count)
+    ]
+
+
+def _number(request: ChatRequest) -> int:
+    return int(re.findall(r"#(\d+)", request.turns[0].text)[-1])
+
+
+def _truth(request: ChatRequest) -> str:
+    return "even" if _number(request) % 2 == 0 else "odd"
+
+
+def model(
+    *, examples_help: bool = False, reasoning_helps: bool = False, improved_helps: bool = False
+) -> Callable[[ChatRequest], str]:
+    """A model that says "even" to everything unless the prompt has what helps it."""
+
+    def answer(request: ChatRequest) -> str:
+        if request.json_schema is not None:  # a planning call of improve
+            return json.dumps(IMPROVE_PLAN)
+        text = request.turns[0].text
+        if examples_help and "<examples>" in text:
+            return _truth(request)
+        if reasoning_helps and metaprompts.REASONING_INSTRUCTION in text:
+            return _truth(request)
+        if improved_helps and "arithmetic checker" in text:
+            return _truth(request)
+        return "even"
+
+    return answer
+
+
+def optimize(backend: ScriptedBackend, **options: Any) -> Any:
+    options.setdefault("prompt", ORIGINAL)
+    options.setdefault("budget", 200)
+    cases = options.pop("cases", parity_cases())
+    graders = options.pop("graders", EXACT)
+    return PromptOptimizer(backend, concurrency=2).optimize(cases, graders, **options)
+
+
+# --- what is returned -------------------------------------------------------------------
+
+
+def test_the_original_is_kept_when_no_candidate_beats_it() -> None:
+    result = optimize(ScriptedBackend(responder=model()))
+    assert result.label == "original" and not result.improved
+    assert result.prompt == ORIGINAL
+    assert len(result.candidates) > 1  # candidates were tried, and lost
+
+
+def test_the_candidate_with_the_largest_gain_is_returned() -> None:
+    result = optimize(ScriptedBackend(responder=model(examples_help=True)))
+    assert (
+        result.improved
+        and result.candidates[[c.label for c in result.candidates].index(result.label)].kind
+        == "few_shot"
+    )
+    assert "<examples>" in result.prompt.messages[0].text
+    assert result.train.score == 1.0
+    assert result.original_train.score is not None and result.original_train.score < 1.0
+
+
+def test_a_gain_measured_on_more_cases_outweighs_the_same_gain_on_fewer() -> None:
+    # The original is always wrong; examples and reasoning both make every answer right.
+    # Few-shot candidates are scored on the cases they do not show (1 to 3 of 4), the
+    # reasoning candidate on all four: it wins the most cases, so it is chosen.
+    def answer(request: ChatRequest) -> str:
+        if request.json_schema is not None:
+            return json.dumps(IMPROVE_PLAN)
+        text = request.turns[0].text
+        helped = "<examples>" in text or metaprompts.REASONING_INSTRUCTION in text
+        return _truth(request) if helped else "unsure"
+
+    result = optimize(ScriptedBackend(responder=answer), cases=parity_cases(4), held_out_fraction=0)
+    few_shot = [c for c in result.candidates if c.kind == "few_shot"]
+    assert few_shot and all(c.gain == 1.0 and c.train.cases < 4 for c in few_shot)
+    assert result.label == "original with reasoning"
+    assert result.train.cases == 4 and result.train.score == 1.0
+
+
+def test_an_improvement_written_from_failures_can_win() -> None:
+    result = optimize(ScriptedBackend(responder=model(improved_helps=True)))
+    assert result.label == "improved from failures"
+    assert "{{NUMBER}}" in result.prompt.messages[0].text
+
+
+def test_a_reasoning_variant_can_win_and_keeps_the_answer_format() -> None:
+    result = optimize(ScriptedBackend(responder=model(reasoning_helps=True)))
+    assert result.label == "original with reasoning"
+    text = result.prompt.messages[0].text
+    assert text.startswith(ORIGINAL.messages[0].text)
+    assert text.endswith(metaprompts.REASONING_INSTRUCTION)
+    assert "exactly in the form asked for" in metaprompts.REASONING_INSTRUCTION
+
+
+def test_a_prompt_that_asks_for_reasoning_is_tried_without_it() -> None:
+    thinking = PromptTemplate(
+        messages=[PromptMessage.of("user", "Think step by step: is {{NUMBER}} even or odd?")]
+    )
+    result = optimize(ScriptedBackend(responder=model()), prompt=thinking)
+    kinds = [c.kind for c in result.candidates]
+    assert "direct" in kinds and "reasoning" not in kinds[:4]
+
+
+def test_every_candidate_tried_is_reported_with_its_scores() -> None:
+    result = optimize(ScriptedBackend(responder=model()))
+    assert result.candidates[0].label == "original" and result.candidates[0].gain == 0.0
+    labels = [c.label for c in result.candidates]
+    assert labels[1:4] == [
+        "few-shot (3 examples)",
+        "improved from failures",
+        "original with reasoning",
+    ]
+    for candidate in result.candidates:
+        assert candidate.train is not None and candidate.original_train is not None
+        assert candidate.train.cases == candidate.original_train.cases
+        assert candidate.gain == pytest.approx(
+            candidate.train.score - candidate.original_train.score
+        )
+
+
+def test_a_candidate_is_never_scored_on_the_cases_it_shows() -> None:
+    backend = ScriptedBackend(responder=model(examples_help=True))
+    result = optimize(backend)
+    few_shot = next(c for c in result.candidates if c.kind == "few_shot")
+    assert len(few_shot.exposed_cases) == 3
+    assert few_shot.train is not None
+    assert few_shot.train.cases == len(result.split.train) - 3
+    with_examples = [r for r in backend.requests if "<examples>" in r.turns[0].text]
+    asked = {_number(r) for r in with_examples[: few_shot.train.cases]}
+    assert asked.isdisjoint(few_shot.exposed_cases)
+
+
+def test_a_tie_goes_to_a_candidate_only_when_it_needs_fewer_tokens() -> None:
+    # The model never improves, so every candidate ties or loses: with a short original
+    # the (longer) candidates lose the tie, with a very long one the improvement wins it.
+    assert optimize(ScriptedBackend(responder=model())).label == "original"
+    long_original = PromptTemplate(
+        messages=[
+            PromptMessage.of(
+                "user", "Say whether the number is even or odd. " * 60 + "\n\n{{NUMBER}}"
+            )
+        ]
+    )
+    result = optimize(ScriptedBackend(responder=model()), prompt=long_original)
+    assert result.label == "improved from failures"
+    assert result.train.score == result.original_train.score
+    chosen, original = result.candidates[2], result.candidates[0]
+    assert chosen.mean_input_tokens < original.mean_input_tokens
+
+
+def test_the_held_out_cases_score_the_best_prompt_and_the_original() -> None:
+    result = optimize(ScriptedBackend(responder=model(examples_help=True)), held_out_fraction=0.25)
+    assert len(result.split.held_out) == 3
+    assert set(result.split.train).isdisjoint(result.split.held_out)
+    assert result.held_out is not None and result.held_out.cases == 3
+    assert result.held_out.score == 1.0
+    assert result.original_held_out is not None and result.original_held_out.cases == 3
+
+
+def test_without_held_out_cases_there_are_no_held_out_scores() -> None:
+    result = optimize(ScriptedBackend(responder=model()), held_out_fraction=0.0)
+    assert result.split.held_out == [] and result.held_out is None
+    assert result.original_held_out is None
+
+
+def test_a_perfect_original_is_returned_without_proposing() -> None:
+    backend = ScriptedBackend(responder=_truth)
+    result = optimize(backend)
+    assert [c.label for c in result.candidates] == ["original"]
+    assert result.stopped == "the original passes every training case"
+
+
+def test_the_feedback_quotes_input_expected_and_got_of_failing_cases() -> None:
+    backend = ScriptedBackend(responder=model())
+    optimize(backend)
+    planning = next(r for r in backend.requests if r.json_schema is not None)
+    text = planning.turns[0].text
+    assert "<feedback>" in text and "Expected output: odd" in text
+    assert "The model answered: even" in text
+    assert "NUMBER: " in text
+
+
+def test_a_task_is_turned_into_a_prompt_first_with_the_cases_variables() -> None:
+    plan = {
+        "role": "number classifier",
+        "objective": "Classify a number as even or odd.",
+        "inputs": [{"name": "INTEGER_VALUE", "description": "The number to classify"}],
+        "steps": ["Read the number", "Check divisibility by two", "Answer"],
+        "constraints": ["Answer with one word"],
+        "output_format": "even or odd",
+        "think_first": False,
+    }
+    backend = ScriptedBackend([json.dumps(plan)], responder=model())
+    result = optimize(backend, prompt=None, task="Say whether a number is even or odd")
+    assert result.original.variables == ["NUMBER"]
+    assert "number classifier" in result.original.messages[0].text
+
+
+def test_progress_reports_stages_and_the_calls_spent() -> None:
+    seen: list[Progress] = []
+    result = optimize(ScriptedBackend(responder=model()), on_progress=seen.append)
+    assert all(isinstance(p, OptimizeProgress) and p.budget == 200 for p in seen)
+    stages = {p.stage for p in seen}
+    assert {"evaluate", "evaluated", "propose", "held_out"} <= stages
+    calls = [p.calls for p in seen if isinstance(p, OptimizeProgress)]
+    assert calls == sorted(calls) and calls[-1] <= result.calls
+
+
+# --- the budget -----------------------------------------------------------------------
+
+
+def test_the_budget_is_spent_exactly_when_it_fits_whole_candidates() -> None:
+    # 9 training + 3 held-out cases: the original costs 12, the reserve for a new best
+    # on the held-out cases 3, a 3-example few-shot 6: 21 calls, and nothing else fits.
+    backend = ScriptedBackend(responder=model(examples_help=True))
+    result = optimize(backend, budget=21)
+    assert len(backend.requests) == result.calls == 21
+    assert [c.label for c in result.candidates] == ["original", "few-shot (3 examples)"]
+    assert "no room" in result.stopped
+
+
+@settings(max_examples=25, deadline=None)
+@given(budget=st.integers(min_value=12, max_value=80), seed=st.integers(0, 5))
+def test_the_budget_is_never_exceeded(budget: int, seed: int) -> None:
+    backend = ScriptedBackend(responder=model(improved_helps=True))
+    result = optimize(backend, budget=budget, seed=seed)
+    assert len(backend.requests) == result.calls <= budget
+
+
+def test_a_budget_too_small_for_the_original_is_refused_before_any_call() -> None:
+    backend = ScriptedBackend(responder=model())
+    with pytest.raises(InvalidRequestError, match=r"^budget: .*at least 12 are needed"):
+        optimize(backend, budget=11)
+    assert backend.requests == []
+
+
+@pytest.mark.parametrize("budget", [0, -3, 10_000])
+def test_a_budget_out_of_range_is_refused(budget: int) -> None:
+    with pytest.raises(InvalidRequestError, match=r"^budget: must be a number of calls from 1"):
+        optimize(ScriptedBackend(), budget=budget)
+
+
+# --- never worse than the original ------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    answers=st.lists(st.sampled_from(["even", "odd"]), min_size=64, max_size=64),
+    seed=st.integers(0, 100),
+    budget=st.integers(min_value=12, max_value=70),
+)
+def test_the_result_never_scores_below_the_original_on_training_cases(
+    answers: list[str], seed: int, budget: int
+) -> None:
+    def arbitrary(request: ChatRequest) -> str:
+        if request.json_schema is not None:
+            return json.dumps(IMPROVE_PLAN)
+        text = request.turns[0].text
+        return answers[(hash(text) + _number(request)) % len(answers)]
+
+    result = optimize(ScriptedBackend(responder=arbitrary), budget=budget, seed=seed)
+    assert result.train.score >= result.original_train.score
+    if result.improved:
+        assert result.train.score > result.original_train.score or (
+            result.train.cases == result.original_train.cases
+        )
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+def test_an_unknown_grader_is_a_400_naming_it_before_any_call() -> None:
+    backend = ScriptedBackend()
+    with pytest.raises(InvalidRequestError, match=r"^graders\.0\.type: unknown grader 'nope'"):
+        optimize(backend, graders=[{"type": "nope"}])
+    assert backend.requests == []
+
+
+def test_a_case_missing_a_variable_is_a_400_naming_the_case() -> None:
+    cases = [*parity_cases(4), TestCase(vars={"OTHER": "#1"}, expected="odd")]
+    with pytest.raises(InvalidRequestError, match=r"^cases\.4\.vars: missing variable NUMBER"):
+        optimize(ScriptedBackend(), cases=cases)
+
+
+def test_no_cases_is_a_400() -> None:
+    with pytest.raises(InvalidRequestError, match=r"^cases: the dataset is empty"):
+        optimize(ScriptedBackend(), cases=[])
+
+
+def test_a_prompt_and_a_task_together_are_a_400() -> None:
+    with pytest.raises(InvalidRequestError, match=r"^prompt: send either a prompt or a task"):
+        optimize(ScriptedBackend(), task="classify numbers")
+
+
+def test_a_held_out_fraction_out_of_range_is_a_400() -> None:
+    with pytest.raises(InvalidRequestError, match=r"^held_out_fraction: "):
+        optimize(ScriptedBackend(), held_out_fraction=0.95)
+
+
+# --- the pieces -----------------------------------------------------------------------
+
+
+def test_the_split_is_seeded_disjoint_and_keeps_a_training_case() -> None:
+    assert split_cases(12, 0.25, 3) == split_cases(12, 0.25, 3)
+    train, held = split_cases(12, 0.25, 3)
+    assert len(held) == 3 and sorted(train + held) == list(range(12))
+    assert split_cases(1, 0.9, 0) == ([0], [])
+
+
+def test_examples_cover_every_label_and_failures_first() -> None:
+    cases = parity_cases(10)
+    chosen = choose_examples(cases, range(10), 2, failed={3, 5, 7})
+    assert {cases[i].expected for i in chosen} == {"even", "odd"}
+    assert next(i for i in chosen if cases[i].expected == "odd") in {3, 5, 7}
+
+
+def test_examples_follow_the_target_familys_conventions() -> None:
+    examples = parity_cases(2)
+    claude = render_examples(examples, "claude", ["NUMBER"])
+    assert "<examples>" in claude and "<ideal_output>\nodd\n</ideal_output>" in claude
+    assert "<number>\n#1\n</number>" in claude
+    assert render_examples(examples, "open", ["NUMBER"]).startswith("## Examples")
+    assert render_examples(examples, "openai", ["NUMBER"]).startswith("# Examples")
+    assert "Input:\n#1\nOutput: odd" in render_examples(examples, "gemini", ["NUMBER"])
+
+
+def test_examples_go_before_the_inputs_and_their_introduction() -> None:
+    template = PromptTemplate(
+        messages=[PromptMessage.of("user", "Classify it.\n\nHere is the number:\n\n{{NUMBER}}")]
+    )
+    text = add_examples(template, "EXAMPLES").messages[0].text
+    assert text == "Classify it.\n\nEXAMPLES\n\nHere is the number:\n\n{{NUMBER}}"
+
+
+def test_a_generated_prompts_variables_are_renamed_to_the_cases() -> None:
+    template = PromptTemplate(
+        messages=[PromptMessage.of("user", "Q: {{A}} context: {{B}}")], system=""
+    )
+    adapted = adapt_variables(template, ["QUESTION"], "the task")
+    assert adapted.messages[0].text == "Q: {{QUESTION}} context: the task"
+    widened = adapt_variables(template, ["X", "Y", "Z"], "the task")
+    assert widened.variables == ["X", "Y", "Z"]
