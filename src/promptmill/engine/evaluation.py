@@ -141,6 +141,16 @@ class Evaluator:
         self.max_tokens = max_tokens
         self.timeout = timeout
 
+    def through(self, backend: ChatBackend) -> Evaluator:
+        """The same evaluation settings on another backend (e.g. one that counts calls)."""
+        return Evaluator(
+            backend,
+            concurrency=self.concurrency,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            timeout=self.timeout,
+        )
+
     def run(
         self,
         variants: Sequence[Variant],

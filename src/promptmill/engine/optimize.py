@@ -220,13 +220,17 @@ class PromptOptimizer:
         max_tokens: int = 1024,
         timeout: float = 120.0,
     ) -> None:
-        if concurrency < 1:
-            raise InvalidRequestError(f"concurrency: must be at least 1, not {concurrency}")
         self.backend = backend
-        self.concurrency = concurrency
-        self.temperature = temperature
-        self.max_tokens = max_tokens
         self.timeout = timeout
+        # The evaluations' settings, checked in one place; each optimization runs them
+        # through its own call-counting backend.
+        self.evaluation = Evaluator(
+            backend,
+            concurrency=concurrency,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            timeout=timeout,
+        )
 
     def optimize(
         self,
@@ -288,13 +292,7 @@ class _Run:
         self.per_case = 1 + JUDGE_ATTEMPTS * sum(isinstance(g, RubricGrader) for g in self.graders)
         self.counter = _CountingBackend(optimizer.backend, budget)
         self.engine = PromptEngine(self.counter, request_timeout=optimizer.timeout)
-        self.evaluator = Evaluator(
-            self.counter,
-            concurrency=optimizer.concurrency,
-            temperature=optimizer.temperature,
-            max_tokens=optimizer.max_tokens,
-            timeout=optimizer.timeout,
-        )
+        self.evaluator = optimizer.evaluation.through(self.counter)
         self.candidates: list[OptimizeCandidate] = []
         self.scored: list[_Scored] = []
         self.stopped = ""
