@@ -29,7 +29,22 @@ FAMILIES: list[Family] = ["claude", "openai", "openai_reasoning", "gemini", "ope
 
 # Free text as a model might write it: prose with tags, braces, placeholders and chatter.
 _nasty = st.sampled_from(
-    ["<answer>", "</thinking>", "{{", "}}", "{{ name }}", "Here is", "Sure!", "<b>", "{", "\n", "."]
+    [
+        "<answer>",
+        "</thinking>",
+        "{{",
+        "}}",
+        "{{ name }}",
+        "Here is",
+        "Sure!",
+        "<b>",
+        "{",
+        "}",
+        "{{{",
+        '{"a": {"b": 1}}',
+        "\n",
+        ".",
+    ]
 )
 free_text = st.lists(
     st.one_of(st.text(alphabet=string.ascii_letters + " ,.'-", min_size=1, max_size=20), _nasty),
@@ -49,7 +64,20 @@ raw_plans = st.fixed_dictionaries(
         "constraints": st.lists(free_text, min_size=1, max_size=5),
         "output_format": free_text,
         "think_first": st.booleans(),
-    }
+    },
+    optional={
+        "task_kind": st.sampled_from(["classify", "extract", "reason", "write", "bogus", ""]),
+        "context": free_text,
+        "edge_cases": st.lists(free_text, max_size=4),
+        "tone": free_text,
+        "output_fields": st.lists(
+            st.fixed_dictionaries({"name": free_text, "type": free_text, "description": free_text}),
+            max_size=4,
+        ),
+        "examples": st.lists(
+            st.fixed_dictionaries({"input": free_text, "output": free_text}), max_size=3
+        ),
+    },
 )
 
 

@@ -25,6 +25,7 @@ def _generate(target: str | None, *, separate_system: bool = False) -> PromptRes
 def _improve(target: str | None, *, separate_system: bool = False) -> PromptResult:
     plan = {k: v for k, v in GOOD_PLAN.items() if k != "inputs"}
     plan["input_descriptions"] = {"TICKET": "the customer's support ticket"}
+    plan["output_format"] = "A JSON object with the summary"
     backend = ScriptedBackend([json.dumps(plan)])
     return PromptEngine(backend).improve(
         [PromptMessage.of("user", "Summarize this support ticket: {{TICKET}}")],

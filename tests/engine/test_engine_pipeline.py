@@ -161,6 +161,7 @@ def test_a_plan_echoing_an_injection_is_rejected() -> None:
 
 def test_improve_keeps_every_existing_variable_even_lowercase() -> None:
     plan = {k: v for k, v in GOOD_PLAN.items() if k != "inputs"}
+    plan["steps"] = [*plan["steps"], "Give the cooking times of every dish"]
     descriptions = {"food": "the dish to cook", "SERVINGS": "how many people eat"}
     backend = ScriptedBackend([_json({**plan, "input_descriptions": descriptions})])
     result = _engine(backend).improve(

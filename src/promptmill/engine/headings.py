@@ -40,6 +40,12 @@ class Headings:
     reason_then_answer: str
     think_before_answering: str
     input_label: str
+    edge_cases_intro: str
+    tone: str
+    fields_intro: str
+    examples_intro: str
+    examples: str
+    direct_answer: str
     colon: str = ":"
     full_stop: str = "."
     gap: str = " "  # between sentences, and after a colon; none in Japanese
@@ -76,6 +82,15 @@ ENGLISH_HEADINGS = Headings(
         "Think through the problem step by step before giving your final answer."
     ),
     input_label="Input — {description}:",
+    edge_cases_intro="When the input is unusual:",
+    tone="Tone",
+    fields_intro="The answer has exactly these fields:",
+    examples_intro=(
+        "Here are examples of an input and the ideal answer to it. "
+        "They show the form and quality expected; do not copy their content."
+    ),
+    examples="Examples",
+    direct_answer="Give the answer directly, with no explanation or reasoning before it.",
 )
 
 _TRANSLATED: dict[str, Headings] = {
@@ -113,6 +128,15 @@ _TRANSLATED: dict[str, Headings] = {
             "Продумай задачу шаг за шагом, прежде чем дать окончательный ответ."
         ),
         input_label="Входные данные — {description}:",
+        edge_cases_intro="Если входные данные необычны:",
+        tone="Тон",
+        fields_intro="Ответ содержит ровно эти поля:",
+        examples_intro=(
+            "Вот примеры входных данных и идеального ответа на них. "
+            "Они показывают ожидаемые форму и качество; не копируй их содержание."
+        ),
+        examples="Примеры",
+        direct_answer="Дай ответ сразу, без объяснений и рассуждений перед ним.",
     ),
     "de": Headings(
         role_line="Du bist {role}.",
@@ -148,6 +172,15 @@ _TRANSLATED: dict[str, Headings] = {
             "Antwort gibst."
         ),
         input_label="Eingabe — {description}:",
+        edge_cases_intro="Wenn die Eingabe ungewöhnlich ist:",
+        tone="Ton",
+        fields_intro="Die Antwort hat genau diese Felder:",
+        examples_intro=(
+            "Hier sind Beispiele für eine Eingabe und die ideale Antwort darauf. "
+            "Sie zeigen die erwartete Form und Qualität; übernimm nicht ihren Inhalt."
+        ),
+        examples="Beispiele",
+        direct_answer="Gib die Antwort direkt, ohne Erklärung oder Überlegungen davor.",
     ),
     "fr": Headings(
         role_line="Tu es {role}.",
@@ -182,6 +215,15 @@ _TRANSLATED: dict[str, Headings] = {
             "Réfléchis au problème étape par étape avant de donner ta réponse finale."
         ),
         input_label="Entrée — {description} :",
+        edge_cases_intro="Quand l'entrée est inhabituelle :",
+        tone="Ton",
+        fields_intro="La réponse contient exactement ces champs :",
+        examples_intro=(
+            "Voici des exemples d'entrée et de la réponse idéale. "
+            "Ils montrent la forme et la qualité attendues ; n'en copie pas le contenu."
+        ),
+        examples="Exemples",
+        direct_answer="Donne la réponse directement, sans explication ni raisonnement avant.",
         colon=" :",
     ),
     "es": Headings(
@@ -215,6 +257,15 @@ _TRANSLATED: dict[str, Headings] = {
         reason_then_answer="Explica tu razonamiento paso a paso y luego indica la respuesta final.",
         think_before_answering="Piensa el problema paso a paso antes de dar tu respuesta final.",
         input_label="Entrada — {description}:",
+        edge_cases_intro="Cuando la entrada es inusual:",
+        tone="Tono",
+        fields_intro="La respuesta tiene exactamente estos campos:",
+        examples_intro=(
+            "Aquí tienes ejemplos de una entrada y la respuesta ideal. "
+            "Muestran la forma y la calidad esperadas; no copies su contenido."
+        ),
+        examples="Ejemplos",
+        direct_answer="Da la respuesta directamente, sin explicaciones ni razonamientos antes.",
     ),
     "ja": Headings(
         role_line="あなたは{role}です。",
@@ -243,6 +294,12 @@ _TRANSLATED: dict[str, Headings] = {
         reason_then_answer="推論を段階的に説明し、その後で最終的な回答を述べてください。",
         think_before_answering="最終的な回答を出す前に、問題を段階的に考えてください。",
         input_label="入力 — {description}：",
+        edge_cases_intro="入力が通常と異なる場合：",
+        tone="トーン",
+        fields_intro="回答には次のフィールドだけを含めてください：",
+        examples_intro="以下は入力と理想的な回答の例です。期待される形式と品質を示すもので、内容をそのまま写さないでください。",
+        examples="例",
+        direct_answer="説明や推論を前に書かず、答えだけを直接書いてください。",
         colon="：",
         full_stop="。",
         gap="",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from promptmill.backends.base import ChatBackend, ChatReply, ChatRequest, ChatTurn
@@ -25,8 +26,24 @@ from promptmill.engine.checks import (
 from promptmill.engine.families import accepts_prefill, model_family
 from promptmill.engine.headings import headings_for
 from promptmill.engine.language import ENGLISH, Language, detect_language
-from promptmill.engine.plan import PromptPlan, extract_json_object, parse_plan, plan_schema
+from promptmill.engine.plan import (
+    MAX_KEPT_CONSTRAINTS,
+    PromptPlan,
+    clean_sentence,
+    extract_json_object,
+    output_like_inputs,
+    parse_plan,
+    plan_schema,
+)
 from promptmill.engine.render import RenderedPrompt, render_prompt
+from promptmill.engine.specifics import (
+    extract_specifics,
+    missing_specifics,
+    requested_format_words,
+    requested_items,
+    sentence_with,
+    survives,
+)
 from promptmill.engine.templatize import apply_variables
 from promptmill.engine.types import (
     Progress,
@@ -42,7 +59,9 @@ from promptmill.types import check_message_order
 __all__ = ["PromptEngine"]
 
 PLAN_ATTEMPTS = 3
-PLAN_MAX_TOKENS = 700
+# A full plan (context, edge cases, output fields, one or two examples) is 400-800 tokens;
+# with the exemplars in the fixed prefix a repair round still fits a 4096-token context.
+PLAN_MAX_TOKENS = 1100
 TEMPLATIZE_MAX_TOKENS = 500
 MAX_TEMPLATE_VARIABLES = 12
 
@@ -63,6 +82,15 @@ _TEMPLATIZE_SCHEMA: dict[str, Any] = {
     },
     "required": ["variables"],
 }
+
+
+@dataclass(frozen=True)
+class _ImproveGoals:
+    """What an improved prompt owes its original: the specifics it said, the feedback."""
+
+    original: str
+    specifics: list[str]
+    feedback: str | None
 
 
 class _Run:
@@ -155,10 +183,18 @@ class PromptEngine:
         original = _prompt_text(messages, system)
         variables = list(dict.fromkeys(n for n in placeholders(original) if _usable_name(n)))
         language = detect_language(" ".join([system, *(m.text for m in messages)]))
+        specifics = extract_specifics(original)
         request = metaprompts.improve_plan_request(
-            original, feedback, variables, target_model, language
+            original, feedback, variables, target_model, language, must_keep=specifics
         )
-        plan = self._plan(run, request, task=original, language=language, fixed_inputs=variables)
+        plan = self._plan(
+            run,
+            request,
+            task=original,
+            language=language,
+            fixed_inputs=variables,
+            goals=_ImproveGoals(original, specifics, feedback),
+        )
         return self._finish(
             run,
             plan,
@@ -218,8 +254,15 @@ class PromptEngine:
         task: str,
         language: Language,
         fixed_inputs: list[str] | None,
+        goals: _ImproveGoals | None = None,
     ) -> PromptPlan:
-        """Ask for a plan until one validates, at most ``PLAN_ATTEMPTS`` times."""
+        """Ask for a plan until one validates, at most ``PLAN_ATTEMPTS`` times.
+
+        Hard problems (off topic, injected instructions, schema) fail the attempt; soft
+        ones (weak spots, inputs that are really outputs, lost specifics, unapplied
+        feedback) are fed back while attempts remain, and what the model did not repair
+        by the last attempt is repaired deterministically (``_repair``).
+        """
         turns = [ChatTurn("user", request_text)]
         schema = plan_schema(fixed_inputs=fixed_inputs)
         problems: list[str] = []
@@ -260,9 +303,13 @@ class PromptEngine:
                     # The topic check compares words: worth two more model calls, but a
                     # task in an odd script or of stray characters must not become a 500.
                     problems = [p for p in problems if p != _OFF_TOPIC]
-                soft = _weak_spots(plan, language) if attempt < PLAN_ATTEMPTS else []
+                soft = (
+                    _weak_spots(plan, language) + _owed(plan, goals, fixed_inputs)
+                    if attempt < PLAN_ATTEMPTS
+                    else []
+                )
                 if not problems and not soft:
-                    return plan
+                    return _repair(plan, goals, fixed_inputs)
                 problems = problems + soft
             if len(turns) == 1:
                 # Feed the problems back once; if the repaired plan fails too, start afresh,
@@ -370,6 +417,129 @@ def _weak_spots(plan: PromptPlan, language: Language) -> list[str]:
                 "what it contains"
             )
     return spots
+
+
+def _owed(
+    plan: PromptPlan, goals: _ImproveGoals | None, fixed_inputs: list[str] | None
+) -> list[str]:
+    """Problems with what the plan owes the request: inputs only, the original, the feedback."""
+    spots = []
+    if fixed_inputs is None:
+        for item in output_like_inputs(plan):
+            spots.append(
+                f"input {item.name} ({item.description!r}) is what the assistant produces, "
+                "not what it receives: remove it from inputs and describe it in "
+                "output_format instead"
+            )
+    if goals is None:
+        return spots
+    missing = missing_specifics(goals.specifics, _instruction_text(plan))
+    if missing:
+        listed = "; ".join(repr(m) for m in missing)
+        spots.append(
+            f"the plan drops these specifics of the original: {listed}; keep each of them "
+            "word for word in the objective, a step, a constraint or the output format"
+        )
+    spots.extend(_feedback_gaps(plan, goals))
+    return spots
+
+
+def _feedback_gaps(plan: PromptPlan, goals: _ImproveGoals) -> list[str]:
+    """Feedback the plan did not apply: an output format it names, items it asks for."""
+    if not goals.feedback:
+        return []
+    gaps = []
+    answer_text = _answer_text(plan)
+    original = goals.original.lower()
+    for word in requested_format_words(goals.feedback):
+        if word not in answer_text.lower():
+            gaps.append(f"the feedback asks for {word} output: say so in output_format")
+        for item in plan.inputs:
+            if word in item.description.lower() and word not in original:
+                gaps.append(
+                    f"input {item.name} is described as {word}, but the feedback asks for "
+                    f"{word} in the answer, not the input: describe what {item.name} contains"
+                )
+    # Items are compared word for word, so only when feedback and plan share a language.
+    same_language = detect_language(goals.feedback) == detect_language(answer_text)
+    for wanted in requested_items(goals.feedback) if same_language else []:
+        if not survives(wanted, answer_text) and not _mostly_said(wanted, answer_text):
+            gaps.append(
+                f"the feedback asks the answer to include {wanted!r}: add it to the steps "
+                "and the output format"
+            )
+    return gaps
+
+
+def _mostly_said(phrase: str, text: str) -> bool:
+    words = content_words(phrase)
+    return bool(words) and words <= content_words(text)
+
+
+def _repair(
+    plan: PromptPlan, goals: _ImproveGoals | None, fixed_inputs: list[str] | None
+) -> PromptPlan:
+    """Deterministic repair of what the model left unrepaired, so nothing owed is lost.
+
+    Output-like inputs are dropped (while another input remains); a specific the plan
+    lost comes back as the original's own sentence among the constraints; unapplied
+    feedback is added as a constraint in the user's own words, and an input wrongly
+    described in the feedback's format gets a plain description.
+    """
+    inputs = plan.inputs
+    if fixed_inputs is None:
+        flagged = output_like_inputs(plan)
+        kept = [i for i in inputs if i not in flagged]
+        inputs = kept or inputs
+    constraints = list(plan.constraints)
+    if goals is not None:
+        for specific in missing_specifics(goals.specifics, _instruction_text(plan)):
+            sentence = clean_sentence(sentence_with(specific, goals.original))
+            if sentence and sentence not in constraints:
+                constraints.append(sentence)
+        gaps = _feedback_gaps(plan, goals)
+        if gaps and goals.feedback:
+            constraints.append(clean_sentence(goals.feedback))
+            formats = requested_format_words(goals.feedback)
+            inputs = [
+                i.model_copy(update={"description": i.name.replace("_", " ").capitalize()})
+                if any(
+                    w in i.description.lower() and w not in goals.original.lower() for w in formats
+                )
+                else i
+                for i in inputs
+            ]
+    return plan.model_copy(
+        update={"inputs": inputs, "constraints": constraints[:MAX_KEPT_CONSTRAINTS]}
+    )
+
+
+def _instruction_text(plan: PromptPlan) -> str:
+    """The plan's instructions (no examples), where a kept specific must be said."""
+    return "\n".join(
+        [
+            plan.role,
+            plan.context,
+            plan.objective,
+            *(i.description for i in plan.inputs),
+            *plan.steps,
+            *plan.constraints,
+            *plan.edge_cases,
+            _answer_text(plan),
+        ]
+    )
+
+
+def _answer_text(plan: PromptPlan) -> str:
+    """What the plan says the answer is: steps, output format and fields."""
+    return "\n".join(
+        [
+            *plan.steps,
+            plan.output_format,
+            *(f"{f.name.replace('_', ' ')} {f.type} {f.description}" for f in plan.output_fields),
+            *plan.constraints,
+        ]
+    )
 
 
 def _says_what_it_contains(description: str) -> bool:

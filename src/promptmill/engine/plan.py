@@ -24,6 +24,19 @@ from promptmill.engine.checks import is_chatter, strip_tags, to_variable_name
 MAX_INPUTS = 4
 MAX_STEPS = 7
 MAX_CONSTRAINTS = 5
+MAX_EXAMPLES = 3
+MAX_EDGE_CASES = 4
+MAX_OUTPUT_FIELDS = 8
+# Must-keep requirements of an improved prompt may add constraints beyond the model's five.
+MAX_KEPT_CONSTRAINTS = 12
+
+# What kind of job the prompt is for. Only multi-step reasoning pays for step-by-step
+# thinking: bench/downstream measured a generated extraction prompt that asked a small
+# model to reason at 0.45x the bare task (it rambled past its answer), so classification,
+# extraction, transformation, writing and conversation get a direct answer format and
+# worked examples instead.
+TASK_KINDS = ("classify", "extract", "transform", "write", "converse", "reason")
+REASONING_KINDS = frozenset({"reason"})
 
 
 class PlanInput(BaseModel):
@@ -31,13 +44,34 @@ class PlanInput(BaseModel):
     description: str
 
 
+class PlanExample(BaseModel):
+    """A worked example: a concrete input and the ideal answer to it."""
+
+    input: str
+    output: str
+
+
+class OutputField(BaseModel):
+    """One named part of a structured answer (a JSON key, a CSV column, a section)."""
+
+    name: str
+    type: str = "string"
+    description: str = ""
+
+
 class PromptPlan(BaseModel):
     role: str
     objective: str
+    context: str = ""
     inputs: list[PlanInput] = Field(default_factory=list)
     steps: list[str] = Field(default_factory=list)
     constraints: list[str] = Field(default_factory=list)
+    edge_cases: list[str] = Field(default_factory=list)
+    tone: str = ""
     output_format: str = ""
+    output_fields: list[OutputField] = Field(default_factory=list)
+    examples: list[PlanExample] = Field(default_factory=list)
+    task_kind: str = ""
     think_first: bool = False
 
     def text_fields(self) -> list[str]:
@@ -45,10 +79,15 @@ class PromptPlan(BaseModel):
         return [
             self.role,
             self.objective,
+            self.context,
             *(f"{i.name} {i.description}" for i in self.inputs),
             *self.steps,
             *self.constraints,
+            *self.edge_cases,
+            self.tone,
             self.output_format,
+            *(f"{f.name} {f.type} {f.description}" for f in self.output_fields),
+            *(f"{e.input} {e.output}" for e in self.examples),
         ]
 
 
@@ -58,7 +97,9 @@ def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
     # budget bounds the plan and ``parse_plan`` trims what is too long.
     text = {"type": "string"}
     properties: dict[str, Any] = {
+        "task_kind": {"type": "string", "enum": list(TASK_KINDS)},
         "role": text,
+        "context": text,
         "objective": text,
     }
     if fixed_inputs is None:
@@ -92,8 +133,33 @@ def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
                 "maxItems": MAX_CONSTRAINTS,
                 "items": text,
             },
+            "edge_cases": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_EDGE_CASES,
+                "items": text,
+            },
+            "tone": text,
             "output_format": text,
-            "think_first": {"type": "boolean"},
+            "output_fields": {
+                "type": "array",
+                "maxItems": MAX_OUTPUT_FIELDS,
+                "items": {
+                    "type": "object",
+                    "properties": {"name": text, "type": text, "description": text},
+                    "required": ["name", "type", "description"],
+                },
+            },
+            "examples": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_EXAMPLES,
+                "items": {
+                    "type": "object",
+                    "properties": {"input": text, "output": text},
+                    "required": ["input", "output"],
+                },
+            },
         }
     )
     return {"type": "object", "properties": properties, "required": list(properties)}
@@ -163,6 +229,11 @@ def close_json_prefix(prefix: str) -> str:
     return prefix
 
 
+def clean_sentence(text: str) -> str:
+    """Model- or user-written prose made safe for the renderer (see ``_clean_sentence``)."""
+    return _clean_sentence(text)
+
+
 def _clean_sentence(text: str) -> str:
     """Plan prose with tags neutralised, placeholders unwrapped, chatter sentences dropped."""
     text = strip_tags(text)
@@ -186,6 +257,11 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
         ]
     if isinstance(data.get("think_first"), str):
         data["think_first"] = data["think_first"].strip().lower() in {"true", "yes", "1"}
+    kind = str(data.get("task_kind") or "").strip().lower()
+    data["task_kind"] = kind if kind in TASK_KINDS else ""
+    if data["task_kind"]:
+        # The kind decides, not the model's taste: reasoning only where it pays.
+        data["think_first"] = data["task_kind"] in REASONING_KINDS
     try:
         plan = PromptPlan.model_validate(data)
     except ValidationError as exc:
@@ -208,13 +284,20 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
         inputs.append(PlanInput(name=name, description=_clean_sentence(item.description)))
     steps = [s for s in (_clean_sentence(_strip_numbering(step)) for step in plan.steps) if s]
     constraints = [c for c in (_clean_sentence(_strip_numbering(c)) for c in plan.constraints) if c]
+    edge_cases = [c for c in (_clean_sentence(_strip_numbering(c)) for c in plan.edge_cases) if c]
     cleaned = PromptPlan(
         role=_clean_role(plan.role),
         objective=_clean_sentence(plan.objective),
+        context=_clean_sentence(plan.context),
         inputs=inputs,
         steps=_dedupe(steps)[:MAX_STEPS],
         constraints=_dedupe(constraints)[:MAX_CONSTRAINTS],
+        edge_cases=_dedupe(edge_cases)[:MAX_EDGE_CASES],
+        tone=_clean_sentence(plan.tone),
         output_format=_clean_sentence(plan.output_format),
+        output_fields=_clean_fields(plan.output_fields),
+        examples=_clean_examples(plan.examples),
+        task_kind=plan.task_kind,
         think_first=plan.think_first,
     )
     if not cleaned.role or not cleaned.objective:
@@ -224,6 +307,47 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
     if fixed_inputs is None and not cleaned.inputs:
         raise ValueError("the plan needs at least one input variable")
     return cleaned
+
+
+def _clean_fields(fields: list[OutputField]) -> list[OutputField]:
+    """Output fields with a usable name each (``snake_case`` words, no tags), deduplicated."""
+    cleaned: list[OutputField] = []
+    seen: set[str] = set()
+    for item in fields:
+        name = re.sub(r"[^\w\- ]+", "", strip_tags(item.name)).strip()
+        if not name or name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        kind = re.sub(r"[^\w\- ,/\[\]]+", "", strip_tags(item.type)).strip() or "string"
+        cleaned.append(
+            OutputField(name=name, type=kind, description=_clean_sentence(item.description))
+        )
+    return cleaned[:MAX_OUTPUT_FIELDS]
+
+
+def clean_example_text(text: str) -> str:
+    """Example text kept verbatim (line breaks, JSON braces) but structurally inert.
+
+    An example is concrete, so placeholders are unwrapped to their words; tags become
+    words (the renderer owns every tag); a ``{{`` or ``}}`` is spaced apart, which keeps
+    nested JSON valid while no placeholder can form.
+    """
+    text = strip_tags(text)
+    text = re.sub(r"\{\{\s*([^{}]*?)\s*\}\}", lambda m: m.group(1).replace("_", " ").lower(), text)
+    while "{{" in text or "}}" in text:
+        text = text.replace("{{", "{ {").replace("}}", "} }")
+    return text.strip()
+
+
+def _clean_examples(examples: list[PlanExample]) -> list[PlanExample]:
+    cleaned = []
+    for item in examples:
+        example = PlanExample(
+            input=clean_example_text(item.input), output=clean_example_text(item.output)
+        )
+        if example.input and example.output and example not in cleaned:
+            cleaned.append(example)
+    return cleaned[:MAX_EXAMPLES]
 
 
 def _ascii_fold(name: str) -> str:
@@ -254,3 +378,90 @@ def _dedupe(items: list[str]) -> list[str]:
             seen.add(key)
             unique.append(item)
     return unique
+
+
+# Words that name what an assistant produces. An input so named is the expected answer
+# declared as material (a sports-plausibility task once came back with inputs SENTENCE and
+# ANSWER), unless a word says someone else produced it (a tutor receives STUDENT_ANSWER).
+_PRODUCT_WORDS = frozenset(
+    {
+        "answer",
+        "answers",
+        "result",
+        "results",
+        "output",
+        "outputs",
+        "response",
+        "prediction",
+        "verdict",
+        "label",
+        "classification",
+    }
+)
+_OTHER_PRODUCER = frozenset(
+    {
+        "student",
+        "students",
+        "user",
+        "users",
+        "customer",
+        "customers",
+        "candidate",
+        "previous",
+        "prior",
+        "draft",
+        "original",
+        "reference",
+        "example",
+        "sample",
+        "existing",
+        "current",
+        "model",
+        "test",
+        "source",
+        "allowed",
+        "possible",
+        "valid",
+    }
+)
+# A task whose objective starts with one of these verbs produces the matching nouns.
+_VERB_PRODUCTS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("summar", frozenset({"summary", "summaries"})),
+    ("translat", frozenset({"translation", "translations"})),
+    ("classif", frozenset({"classification", "category", "class", "label"})),
+    ("categori", frozenset({"category", "categories", "label"})),
+    ("answer", frozenset({"answer", "answers"})),
+    ("grade", frozenset({"grade", "score"})),
+    ("score", frozenset({"score", "rating"})),
+    ("rate", frozenset({"rating", "score"})),
+)
+_PRODUCED_DESCRIPTION = re.compile(
+    r"\b(?:expected|correct|ideal|desired|generated|predicted|final|resulting)\s+"
+    r"(?:answer|output|result|label|response|summary|classification|translation|score)\b"
+    r"|\b(?:your|the\s+(?:assistant|model)'?s?)\s+(?:answer|output|response|result)\b",
+    re.IGNORECASE,
+)
+
+
+def output_like_inputs(plan: PromptPlan) -> list[PlanInput]:
+    """Inputs that are really what the assistant must produce, not what it receives.
+
+    An input is output-like when its name is a product word (ANSWER, RESULT, LABEL...)
+    not owned by someone else, when it is named for the task's own product (SUMMARY for a
+    summariser), when it has the name of an output field, or when its description says it
+    is the expected answer.
+    """
+    objective = plan.objective.lower()
+    products = set().union(*(nouns for verb, nouns in _VERB_PRODUCTS if objective.startswith(verb)))
+    fields = {to_variable_name(f.name) for f in plan.output_fields}
+    flagged = []
+    for item in plan.inputs:
+        words = set(item.name.lower().split("_"))
+        owned_elsewhere = bool(words & _OTHER_PRODUCER)
+        if (
+            (words & (_PRODUCT_WORDS | products) and not owned_elsewhere)
+            or item.name in fields
+            or _PRODUCED_DESCRIPTION.search(item.description)
+        ):
+            flagged.append(item)
+    return flagged

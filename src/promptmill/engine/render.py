@@ -25,9 +25,16 @@ from dataclasses import dataclass
 
 from promptmill.engine.families import Family, separates_system
 from promptmill.engine.headings import ENGLISH_HEADINGS, Headings
-from promptmill.engine.plan import PlanInput, PromptPlan
+from promptmill.engine.plan import OutputField, PlanExample, PlanInput, PromptPlan
 
 _ENDINGS = ".!?:。！？：…"
+# Task kinds whose answer is short and checkable: told to answer directly, never to explain
+# first (the examples show the form instead).
+_DIRECT_KINDS = frozenset({"classify", "extract", "transform"})
+# Small open-weight targets get a concise prompt: long prompts dilute a small model's
+# attention and eat its context window.
+_CONCISE_EXAMPLES = 1
+_CONCISE_EDGE_CASES = 2
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,54 @@ def _input_blocks(inputs: list[PlanInput], h: Headings, *, labelled: bool = Fals
     return "\n\n".join(blocks)
 
 
+def _opening(plan: PromptPlan, h: Headings) -> str:
+    """Role, context (who uses the assistant, for whom, why) and objective."""
+    sentences = [_role_line(plan.role, h)]
+    if plan.context:
+        sentences.append(_sentence(plan.context, h))
+    sentences.append(_sentence(plan.objective, h))
+    return h.gap.join(sentences)
+
+
+def _fields(fields: list[OutputField], h: Headings) -> str:
+    lines = []
+    for item in fields:
+        description = (
+            f"{h.colon}{h.gap}{_sentence(item.description, h)}" if item.description else ""
+        )
+        lines.append(f"- {item.name} ({item.type}){description}")
+    return h.fields_intro + "\n" + "\n".join(lines)
+
+
+def _output_spec(plan: PromptPlan, h: Headings) -> str:
+    """The exact output specification: the format sentence, then the fields, if any."""
+    parts = []
+    if plan.output_format:
+        parts.append(_sentence(plan.output_format, h))
+    if plan.output_fields:
+        parts.append(_fields(plan.output_fields, h))
+    if plan.task_kind in _DIRECT_KINDS and not plan.think_first:
+        parts.append(h.direct_answer)
+    return "\n".join(parts)
+
+
+def _examples(examples: list[PlanExample], h: Headings) -> str:
+    blocks = [
+        f"<example>\n<input>\n{item.input}\n</input>\n"
+        f"<ideal_output>\n{item.output}\n</ideal_output>\n</example>"
+        for item in examples
+    ]
+    return h.examples_intro + "\n<examples>\n" + "\n".join(blocks) + "\n</examples>"
+
+
+def _edge_cases(items: list[str], h: Headings) -> str:
+    return h.edge_cases_intro + "\n" + _bulleted(items, h)
+
+
+def _tone(plan: PromptPlan, h: Headings) -> str:
+    return f"{h.tone}{h.colon}{h.gap}{_sentence(plan.tone, h)}"
+
+
 def _numbered(items: list[str], h: Headings) -> str:
     return "\n".join(f"{n}. {_sentence(item, h)}" for n, item in enumerate(items, 1))
 
@@ -114,14 +169,23 @@ def render_prompt(
 
 
 def _render_claude(plan: PromptPlan, *, h: Headings, prefill: bool) -> RenderedPrompt:
-    parts = [_role_line(plan.role, h) + h.gap + _sentence(plan.objective, h)]
+    parts = [_opening(plan, h)]
     if plan.inputs:
         parts.append(h.information + "\n\n" + _input_blocks(plan.inputs, h))
     parts.append(h.steps_intro + "\n" + _numbered(plan.steps, h))
     if plan.constraints:
         parts.append(h.rules_intro + "\n" + _bulleted(plan.constraints, h))
-    if plan.output_format:
-        parts.append(h.answer_format + h.gap + _sentence(plan.output_format, h))
+    if plan.edge_cases:
+        parts.append(_edge_cases(plan.edge_cases, h))
+    if plan.tone:
+        parts.append(_tone(plan, h))
+    output = _output_spec(plan, h)
+    if output:
+        parts.append(
+            h.answer_format + ("\n" if output.startswith(h.fields_intro) else h.gap) + output
+        )
+    if plan.examples:
+        parts.append(_examples(plan.examples, h))
     tag = "thinking" if plan.think_first else "answer"
     parts.append(h.think_in_tags if plan.think_first else h.answer_in_tags)
     if not prefill:
@@ -131,16 +195,23 @@ def _render_claude(plan: PromptPlan, *, h: Headings, prefill: bool) -> RenderedP
 
 def _render_openai(plan: PromptPlan, *, h: Headings, reasoning_model: bool) -> RenderedPrompt:
     system = [
-        f"# {h.identity}\n\n" + _role_line(plan.role, h) + h.gap + _sentence(plan.objective, h),
+        f"# {h.identity}\n\n" + _opening(plan, h),
         f"# {h.instructions}\n\n" + _numbered(plan.steps, h),
     ]
-    if plan.constraints:
-        system.append(f"# {h.rules}\n\n" + _bulleted(plan.constraints, h))
-    output = _sentence(plan.output_format, h) if plan.output_format else ""
+    rules = _bulleted(plan.constraints, h) if plan.constraints else ""
+    if plan.edge_cases:
+        rules = (rules + "\n\n" if rules else "") + _edge_cases(plan.edge_cases, h)
+    if plan.tone:
+        rules = (rules + "\n\n" if rules else "") + _tone(plan, h)
+    if rules:
+        system.append(f"# {h.rules}\n\n" + rules)
+    output = _output_spec(plan, h)
     if plan.think_first and not reasoning_model:
-        output = (output + h.gap if output else "") + h.reason_then_final_line
+        output = (output + "\n" if output else "") + h.reason_then_final_line
     if output:
         system.append(f"# {h.output_format}\n\n{output}")
+    if plan.examples:
+        system.append(f"# {h.examples}\n\n" + _examples(plan.examples, h))
     user = (
         f"# {h.input}\n\n" + _input_blocks(plan.inputs, h)
         if plan.inputs
@@ -150,36 +221,48 @@ def _render_openai(plan: PromptPlan, *, h: Headings, reasoning_model: bool) -> R
 
 
 def _render_gemini(plan: PromptPlan, *, h: Headings) -> RenderedPrompt:
-    system = [_role_line(plan.role, h)]
+    system = [
+        _role_line(plan.role, h) + (h.gap + _sentence(plan.context, h) if plan.context else "")
+    ]
     if plan.constraints:
         system.append(f"{h.rules}{h.colon}\n" + _bulleted(plan.constraints, h))
+    if plan.tone:
+        system.append(_tone(plan, h))
     user = [
         f"{h.task}{h.colon}{h.gap}" + _sentence(plan.objective, h),
         f"{h.steps}{h.colon}\n" + _numbered(plan.steps, h),
     ]
-    output = _sentence(plan.output_format, h) if plan.output_format else ""
+    if plan.edge_cases:
+        user.append(_edge_cases(plan.edge_cases, h))
+    output = _output_spec(plan, h)
     if plan.think_first:
-        output = (output + h.gap if output else "") + h.reason_then_answer
+        output = (output + "\n" if output else "") + h.reason_then_answer
     if output:
-        user.append(f"{h.output_format}{h.colon}{h.gap}" + output)
+        user.append(f"{h.output_format}{h.colon}\n" + output)
+    if plan.examples:
+        user.append(_examples(plan.examples, h))
     if plan.inputs:
         user.append(_input_blocks(plan.inputs, h, labelled=True))
     return RenderedPrompt(user="\n\n".join(user), system="\n\n".join(system))
 
 
 def _render_open(plan: PromptPlan, *, h: Headings) -> RenderedPrompt:
+    role = _role_line(plan.role, h) + (h.gap + _sentence(plan.context, h) if plan.context else "")
     parts = [
-        f"## {h.role}\n" + _role_line(plan.role, h),
+        f"## {h.role}\n" + role,
         f"## {h.task}\n" + _sentence(plan.objective, h),
     ]
     if plan.inputs:
         parts.append(f"## {h.inputs}\n" + _input_blocks(plan.inputs, h))
     parts.append(f"## {h.steps}\n" + _numbered(plan.steps, h))
-    if plan.constraints:
-        parts.append(f"## {h.rules}\n" + _bulleted(plan.constraints, h))
-    output = _sentence(plan.output_format, h) if plan.output_format else ""
+    rules = plan.constraints + plan.edge_cases[:_CONCISE_EDGE_CASES]
+    if rules:
+        parts.append(f"## {h.rules}\n" + _bulleted(rules, h))
+    output = _output_spec(plan, h)
     if plan.think_first:
-        output = (output + h.gap if output else "") + h.think_before_answering
+        output = (output + "\n" if output else "") + h.think_before_answering
     if output:
         parts.append(f"## {h.output_format}\n" + output)
+    if plan.examples:
+        parts.append(f"## {h.examples}\n" + _examples(plan.examples[:_CONCISE_EXAMPLES], h))
     return RenderedPrompt(user="\n\n".join(parts))
