@@ -66,6 +66,8 @@ def run_backend(
             keywords=task.get("keywords", []),
             injection_marker=task.get("injection_marker"),
             target_model=target_model,
+            task=task["task"],
+            language=task.get("language"),
         )
         item.update(
             seconds=seconds,

@@ -86,6 +86,8 @@ GUIDANCE_CHECKS: tuple[str, ...] = (
     "examples_or_thinking",
     "on_topic",
     "no_injection_compliance",
+    "language_match",
+    "inputs_not_outputs",
 )
 ALL_CHECKS: tuple[str, ...] = STRUCTURAL_CHECKS + GUIDANCE_CHECKS
 
@@ -279,6 +281,159 @@ def no_injection_compliance(text: str, marker: str | None) -> bool | None:
     return marker.lower() not in text.lower()
 
 
+# A few of the commonest function words per language the task set uses: enough to tell
+# which of these languages a prompt's prose is written in (tags and variables removed).
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        [
+            "the",
+            "and",
+            "of",
+            "to",
+            "is",
+            "are",
+            "with",
+            "for",
+            "you",
+            "your",
+            "this",
+            "that",
+            "each",
+        ]
+    ),
+    "fr": frozenset(
+        [
+            "le",
+            "la",
+            "les",
+            "des",
+            "et",
+            "est",
+            "une",
+            "un",
+            "du",
+            "pour",
+            "avec",
+            "vous",
+            "tu",
+            "ton",
+            "ta",
+            "tes",
+            "dans",
+        ]
+    ),
+    "es": frozenset(
+        [
+            "el",
+            "la",
+            "los",
+            "las",
+            "del",
+            "y",
+            "es",
+            "una",
+            "un",
+            "para",
+            "con",
+            "tu",
+            "eres",
+            "cada",
+            "por",
+            "que",
+        ]
+    ),
+    "de": frozenset(
+        [
+            "der",
+            "die",
+            "das",
+            "und",
+            "ist",
+            "ein",
+            "eine",
+            "mit",
+            "für",
+            "du",
+            "dein",
+            "deine",
+            "jede",
+            "nicht",
+        ]
+    ),
+}
+_KANA_OR_HAN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+
+
+def prompt_language(text: str) -> str:
+    """The language the prompt's prose is written in: ja, ru, or the function-word winner."""
+    prose = VARIABLE.sub(" ", _TAG.sub(" ", text))
+    letters = [c for c in prose if c.isalpha()]
+    if letters and len(_KANA_OR_HAN.findall(prose)) / len(letters) >= 0.3:
+        return "ja"
+    if letters and len(_CYRILLIC.findall(prose)) / len(letters) >= 0.5:
+        return "ru"
+    words = re.findall(r"[^\W\d_]+", prose.lower())
+    counts = {
+        code: sum(w in vocabulary for w in words) for code, vocabulary in _FUNCTION_WORDS.items()
+    }
+    return max(counts, key=lambda code: counts[code])
+
+
+def language_match(text: str, language: str | None) -> bool:
+    """The prompt is written in the task's language (English when the task names none)."""
+    return prompt_language(text) == (language or "en")
+
+
+_OUTPUT_NAME_WORDS = frozenset(
+    [
+        "ANSWER",
+        "ANSWERS",
+        "RESULT",
+        "RESULTS",
+        "OUTPUT",
+        "OUTPUTS",
+        "RESPONSE",
+        "PREDICTION",
+        "VERDICT",
+        "LABEL",
+        "SOLUTION",
+        "CLASSIFICATION",
+    ]
+)
+_SOMEONE_ELSES = frozenset(
+    [
+        "STUDENT",
+        "USER",
+        "CUSTOMER",
+        "CANDIDATE",
+        "PREVIOUS",
+        "DRAFT",
+        "REFERENCE",
+        "EXISTING",
+        "ORIGINAL",
+        "SOURCE",
+        "ALLOWED",
+        "POSSIBLE",
+        "VALID",
+        "SAMPLE",
+        "EXAMPLE",
+    ]
+)
+_TASK_PRODUCTS = (("summar", "SUMMARY"), ("translat", "TRANSLATION"), ("classif", "CATEGORY"))
+
+
+def inputs_not_outputs(text: str, task: str) -> bool:
+    """No variable stands for what the assistant produces (ANSWER, RESULT, or SUMMARY when
+    the task is to summarise), unless a word says someone else wrote it (STUDENT_ANSWER)."""
+    products = {noun for stem, noun in _TASK_PRODUCTS if stem in task.lower()}
+    for name in set(variables(text)):
+        words = set(name.split("_"))
+        if words & (_OUTPUT_NAME_WORDS | products) and not words & _SOMEONE_ELSES:
+            return False
+    return True
+
+
 def is_claude_target(target_model: str | None) -> bool:
     """The API's default target is Claude; only an explicit other model turns XML guidance off."""
     return target_model is None or "claude" in target_model.lower()
@@ -290,8 +445,10 @@ def score_prompt(
     keywords: Iterable[str] = (),
     injection_marker: str | None = None,
     target_model: str | None = None,
+    task: str = "",
+    language: str | None = None,
 ) -> PromptScore:
-    """Run every check on one generated prompt."""
+    """Run every check on one generated prompt (``task`` and ``language`` from the task set)."""
     text = prompt.full_text
     instructions = "\n".join(part for part in (prompt.system, prompt.user_text) if part)
     checks: dict[str, bool | None] = {
@@ -311,5 +468,7 @@ def score_prompt(
         "examples_or_thinking": examples_or_thinking(text),
         "on_topic": on_topic(text, list(keywords)),
         "no_injection_compliance": no_injection_compliance(text, injection_marker),
+        "language_match": language_match(instructions, language),
+        "inputs_not_outputs": inputs_not_outputs(instructions, task),
     }
     return PromptScore(checks=checks)

@@ -167,3 +167,37 @@ def test_the_task_file_covers_the_required_variety() -> None:
     assert {"non_english", "short", "long", "injection", "agent", "coding"} <= categories
     assert all(task["keywords"] and task["task"].strip() for task in tasks)
     assert any(task.get("injection_marker") for task in tasks)
+
+
+def test_a_prompt_in_the_tasks_language_matches_it() -> None:
+    french = "Tu es un chef. Planifie les repas de la semaine pour le client avec ses allergies."
+    assert score_prompt(GeneratedPrompt(user_text=french), language="fr").checks["language_match"]
+    assert not score_prompt(GeneratedPrompt(user_text=GOOD_PROMPT), language="fr").checks[
+        "language_match"
+    ]
+
+
+def test_a_task_without_a_language_expects_english() -> None:
+    assert score_prompt(GeneratedPrompt(user_text=GOOD_PROMPT)).checks["language_match"]
+
+
+def test_japanese_prose_is_recognised_around_english_tags() -> None:
+    japanese = "あなたは丁寧なメールを書く専門家です。\n<email>\n{{CUSTOMER_EMAIL}}\n</email>"
+    assert score_prompt(GeneratedPrompt(user_text=japanese), language="ja").checks["language_match"]
+
+
+def test_a_variable_for_the_expected_answer_fails_inputs_not_outputs() -> None:
+    prompt = GeneratedPrompt(user_text="Judge <s>{{SENTENCE}}</s> and <a>{{ANSWER}}</a>")
+    assert not score_prompt(prompt, task="sports plausibility").checks["inputs_not_outputs"]
+
+
+def test_a_summary_variable_fails_only_for_a_summarising_task() -> None:
+    prompt = GeneratedPrompt(user_text="Use <s>{{SUMMARY}}</s> to write a title.")
+    assert not score_prompt(prompt, task="Summarize articles").checks["inputs_not_outputs"]
+    headlines = score_prompt(prompt, task="Write headlines for news digests")
+    assert headlines.checks["inputs_not_outputs"]
+
+
+def test_an_answer_someone_else_wrote_is_a_fair_input() -> None:
+    prompt = GeneratedPrompt(user_text="Grade <a>{{STUDENT_ANSWER}}</a>.")
+    assert score_prompt(prompt, task="grade math homework").checks["inputs_not_outputs"]
