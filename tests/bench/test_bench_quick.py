@@ -76,6 +76,25 @@ def test_quality_quick_scores_every_task_with_every_check(tmp_path: Path) -> Non
     assert len(fake.requests) >= run["tasks"] - run["errors"]
 
 
+def test_improve_quick_checks_every_case(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as fake:
+        data = run_bench(
+            "improve",
+            tmp_path,
+            {
+                "PROMPTMILL_OPENAI_BASE_URL": fake.base_url,
+                "PROMPTMILL_OPENAI_API_KEY": "test",
+            },
+            "--backend",
+            "openai",
+        )
+    (run,) = data["backends"]
+    assert run["cases"] == len(run["items"]) == 2
+    assert {"specifics_kept_rate", "all_kept_rate", "feedback_applied_rate"} <= set(run)
+    assert all("kept" in item or "error" in item for item in run["items"])
+    assert len(fake.requests) >= run["cases"] - run["errors"]
+
+
 def test_downstream_quick_answers_every_item_with_both_arms(tmp_path: Path) -> None:
     # One label set and the date set cover both extractors; each set costs a generation.
     data = run_bench(
