@@ -20,7 +20,13 @@ import click
 
 from promptmill import __version__
 from promptmill.backends.registry import BACKENDS, backend_names
-from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, OPTIMIZE_PATH, TEMPLATIZE_PATH
+from promptmill.protocol import (
+    GENERATE_PATH,
+    IMPROVE_PATH,
+    OPTIMIZE_PATH,
+    SEPARATE_SYSTEM_HEADER,
+    TEMPLATIZE_PATH,
+)
 
 if TYPE_CHECKING:
     from promptmill.client import Client
@@ -516,6 +522,21 @@ def _prompt_tool_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _separate_system_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--separate-system",
+        is_flag=True,
+        help="Return the instructions as a separate system prompt where the target's "
+        "family uses one (GPT, o-series, Gemini): promptmill's opt-in header "
+        "promptmill-separate-system. Without it, system is empty and the whole prompt is "
+        "the user message, as Anthropic's API answers.",
+    )(command)
+
+
+def _separate_system_headers(separate_system: bool) -> dict[str, str] | None:
+    return {SEPARATE_SYSTEM_HEADER: "true"} if separate_system else None
+
+
 def _read_prompt_file(source: TextIO) -> str:
     """The prompt text of FILE; the one newline that editors add at the end is not part of it."""
     return source.read().removesuffix("\n")
@@ -532,11 +553,13 @@ def _run_prompt_tool(
     run_engine: Callable[[Any, Callable[[Any], None]], Any],
     save_as: str | None = None,
     show: Callable[[dict[str, Any], float], None] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Call one tool (server or in-process), show progress on stderr, print the answer.
 
-    ``run_engine(engine, on_progress)`` is the in-process twin of POSTing ``body`` to
-    ``path``. Any API error ends the command with exit code 1 and ``error: TYPE: MESSAGE``.
+    ``run_engine(engine, on_progress)`` is the in-process twin of POSTing ``body`` (and
+    the extra ``headers``) to ``path``. Any API error ends the command with exit code 1
+    and ``error: TYPE: MESSAGE``.
     ``save_as`` saves the answer as a prompt version (on the server) before printing it.
     """
     if save_as is not None and in_process:
@@ -571,7 +594,12 @@ def _run_prompt_tool(
                 # Anthropic's own API has no progress stream: ask it for plain JSON only.
                 streams = not host.endswith("anthropic.com")
                 with Client(base_url=base_url, api_key=api_key) as client:
-                    response = client.post(path, body, on_progress=on_progress if streams else None)
+                    response = client.post(
+                        path,
+                        body,
+                        on_progress=on_progress if streams else None,
+                        headers=headers,
+                    )
                     if save_as is not None:
                         # optimize answers the prompt under "prompt"; the tools, at the top.
                         prompt = response.get("prompt", response)
@@ -646,10 +674,12 @@ def _print_prompt_response(response: dict[str, Any], latency: float) -> None:
 @main.command()
 @click.argument("task")
 @click.option("--target-model", default=None, help="The model the prompt will be used with.")
+@_separate_system_option
 @_prompt_tool_options
 def generate(
     task: str,
     target_model: str | None,
+    separate_system: bool,
     base_url: str,
     api_key: str | None,
     in_process: bool,
@@ -673,8 +703,9 @@ def generate(
         in_process=in_process,
         as_json=as_json,
         save_as=save_as,
+        headers=_separate_system_headers(separate_system),
         run_engine=lambda engine, on_progress: engine.generate(
-            task, target_model, on_progress=on_progress
+            task, target_model, separate_system=separate_system, on_progress=on_progress
         ),
     )
 
@@ -684,12 +715,14 @@ def generate(
 @click.option("--feedback", default=None, help="What to change, e.g. 'Make it more concise'.")
 @click.option("--system", default=None, help="The prompt's existing system prompt.")
 @click.option("--target-model", default=None, help="The model the prompt will be used with.")
+@_separate_system_option
 @_prompt_tool_options
 def improve(
     file: TextIO,
     feedback: str | None,
     system: str | None,
     target_model: str | None,
+    separate_system: bool,
     base_url: str,
     api_key: str | None,
     in_process: bool,
@@ -717,8 +750,14 @@ def improve(
         in_process=in_process,
         as_json=as_json,
         save_as=save_as,
+        headers=_separate_system_headers(separate_system),
         run_engine=lambda engine, on_progress: engine.improve(
-            [message], system or "", feedback, target_model, on_progress=on_progress
+            [message],
+            system or "",
+            feedback,
+            target_model,
+            separate_system=separate_system,
+            on_progress=on_progress,
         ),
     )
 

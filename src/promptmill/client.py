@@ -18,6 +18,11 @@ models of ``promptmill.eval_types``; they go through the same transport.
 Passing ``on_progress`` asks for Server-Sent Events with ``Accept: text/event-stream``
 (a standard header, not a body field, so Anthropic's API is never sent anything
 non-standard); a server that answers plain JSON instead is handled the same way.
+
+``separate_system=True`` on ``generate_prompt``/``improve_prompt`` is promptmill's opt-in
+(the ``promptmill-separate-system`` header, sent only when asked): GPT, o-series and
+Gemini targets then get their instructions in ``system``. Left off, the answer has the
+Anthropic API's shape (``system: ""``) on either server.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from promptmill.protocol import (
     IMPROVE_PATH,
     OPTIMIZE_PATH,
     PROMPT_TOOLS_BETA,
+    SEPARATE_SYSTEM_HEADER,
     TEMPLATIZE_PATH,
 )
 from promptmill.types import (
@@ -123,6 +129,11 @@ def _generate_body(task: str, target_model: str | None) -> dict[str, Any]:
     if target_model is not None:
         body["target_model"] = target_model
     return body
+
+
+def _tool_headers(separate_system: bool) -> dict[str, str] | None:
+    """The extra headers of a tool call: promptmill's opt-in, only when asked for."""
+    return {SEPARATE_SYSTEM_HEADER: "true"} if separate_system else None
 
 
 def _templatize_body(messages: str | Sequence[MessageInput], system: str | None) -> dict[str, Any]:
@@ -295,7 +306,7 @@ class _ClientConfig:
         self.timeout = timeout
         self.max_retries = max_retries
 
-    def headers(self, *, stream: bool) -> dict[str, str]:
+    def headers(self, *, stream: bool, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {
             "anthropic-version": ANTHROPIC_VERSION,
             "anthropic-beta": PROMPT_TOOLS_BETA,
@@ -305,7 +316,7 @@ class _ClientConfig:
         }
         if self.api_key:
             headers["x-api-key"] = self.api_key
-        return headers
+        return {**headers, **(extra or {})}
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -351,11 +362,17 @@ class Client(EvaluationMethods):
         task: str,
         target_model: str | None = None,
         *,
+        separate_system: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> PromptResult:
-        """Write a prompt template for ``task`` (``POST /v1/experimental/generate_prompt``)."""
+        """Write a prompt template for ``task`` (``POST /v1/experimental/generate_prompt``).
+
+        ``separate_system=True`` asks a promptmill server for a separate system prompt
+        where the target's family uses one (see the module docstring).
+        """
         body = _generate_body(task, target_model)
-        return self._call(GENERATE_PATH, body, PromptResult, on_progress)
+        headers = _tool_headers(separate_system)
+        return self._call(GENERATE_PATH, body, PromptResult, on_progress, headers)
 
     def improve_prompt(
         self,
@@ -364,11 +381,14 @@ class Client(EvaluationMethods):
         feedback: str | None = None,
         target_model: str | None = None,
         *,
+        separate_system: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> PromptResult:
-        """Improve an existing prompt, optionally following ``feedback``."""
+        """Improve an existing prompt, optionally following ``feedback``; for
+        ``separate_system`` see ``generate_prompt``."""
         body = _improve_body(messages, system, feedback, target_model)
-        return self._call(IMPROVE_PATH, body, PromptResult, on_progress)
+        headers = _tool_headers(separate_system)
+        return self._call(IMPROVE_PATH, body, PromptResult, on_progress, headers)
 
     def templatize_prompt(
         self,
@@ -423,16 +443,21 @@ class Client(EvaluationMethods):
         return self._call(OPTIMIZE_PATH, body, OptimizeResult, on_progress)
 
     def post(
-        self, path: str, body: Mapping[str, Any], *, on_progress: ProgressCallback | None = None
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        on_progress: ProgressCallback | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """POST ``body`` to ``path`` with retries; the response's JSON exactly as it came.
 
         For callers that want the raw wire answer (the CLI's ``--json``); the typed
-        methods above are this plus validation.
+        methods above are this plus validation. ``headers`` are added to the client's own.
         """
         if on_progress is None:
-            return self._send("POST", path, body=body)
-        return self._with_retries(lambda: self._post_stream(path, dict(body), on_progress))
+            return self._send("POST", path, body=body, headers=headers)
+        return self._with_retries(lambda: self._post_stream(path, dict(body), on_progress, headers))
 
     def _send(
         self,
@@ -443,6 +468,7 @@ class Client(EvaluationMethods):
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         retry_timeouts: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One JSON request with retries; the response's JSON as it came.
 
@@ -451,7 +477,7 @@ class Client(EvaluationMethods):
         """
         payload = dict(body) if body is not None else None
         return self._with_retries(
-            lambda: self._request_json(method, path, payload, params, timeout),
+            lambda: self._request_json(method, path, payload, params, timeout, headers),
             retry_timeouts=retry_timeouts,
         )
 
@@ -475,8 +501,10 @@ class Client(EvaluationMethods):
         body: dict[str, Any],
         model: type[_R],
         on_progress: ProgressCallback | None,
+        headers: Mapping[str, str] | None = None,
     ) -> _R:
-        return _validate_result(model, self.post(path, body, on_progress=on_progress))
+        payload = self.post(path, body, on_progress=on_progress, headers=headers)
+        return _validate_result(model, payload)
 
     def _request_json(
         self,
@@ -485,6 +513,7 @@ class Client(EvaluationMethods):
         body: dict[str, Any] | None,
         params: Mapping[str, Any] | None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         url = self._config.url(path)
         try:
@@ -493,7 +522,7 @@ class Client(EvaluationMethods):
                 url,
                 json=body,
                 params=params,
-                headers=self._config.headers(stream=False),
+                headers=self._config.headers(stream=False, extra=headers),
                 timeout=_timeout(timeout),
             )
         except httpx.TransportError as exc:
@@ -502,9 +531,15 @@ class Client(EvaluationMethods):
             raise _error_from_response(response.status_code, response.headers, response.content)
         return _json_of(response.status_code, response.headers, response.content)
 
-    def _post_stream(self, path: str, body: dict[str, Any], on_progress: ProgressCallback) -> Any:
+    def _post_stream(
+        self,
+        path: str,
+        body: dict[str, Any],
+        on_progress: ProgressCallback,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Any:
         url = self._config.url(path)
-        headers = self._config.headers(stream=True)
+        headers = self._config.headers(stream=True, extra=extra_headers)
         try:
             with self._http.stream("POST", url, json=body, headers=headers) as response:
                 if response.status_code >= 400:
@@ -584,11 +619,17 @@ class AsyncClient(AsyncEvaluationMethods):
         task: str,
         target_model: str | None = None,
         *,
+        separate_system: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> PromptResult:
-        """Write a prompt template for ``task`` (``POST /v1/experimental/generate_prompt``)."""
+        """Write a prompt template for ``task`` (``POST /v1/experimental/generate_prompt``).
+
+        ``separate_system=True`` asks a promptmill server for a separate system prompt
+        where the target's family uses one (see the module docstring).
+        """
         body = _generate_body(task, target_model)
-        return await self._call(GENERATE_PATH, body, PromptResult, on_progress)
+        headers = _tool_headers(separate_system)
+        return await self._call(GENERATE_PATH, body, PromptResult, on_progress, headers)
 
     async def improve_prompt(
         self,
@@ -597,11 +638,14 @@ class AsyncClient(AsyncEvaluationMethods):
         feedback: str | None = None,
         target_model: str | None = None,
         *,
+        separate_system: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> PromptResult:
-        """Improve an existing prompt, optionally following ``feedback``."""
+        """Improve an existing prompt, optionally following ``feedback``; for
+        ``separate_system`` see ``generate_prompt``."""
         body = _improve_body(messages, system, feedback, target_model)
-        return await self._call(IMPROVE_PATH, body, PromptResult, on_progress)
+        headers = _tool_headers(separate_system)
+        return await self._call(IMPROVE_PATH, body, PromptResult, on_progress, headers)
 
     async def templatize_prompt(
         self,
@@ -656,12 +700,19 @@ class AsyncClient(AsyncEvaluationMethods):
         return await self._call(OPTIMIZE_PATH, body, OptimizeResult, on_progress)
 
     async def post(
-        self, path: str, body: Mapping[str, Any], *, on_progress: ProgressCallback | None = None
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        on_progress: ProgressCallback | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """POST ``body`` to ``path`` with retries; the response's JSON exactly as it came."""
         if on_progress is None:
-            return await self._send("POST", path, body=body)
-        return await self._with_retries(lambda: self._post_stream(path, dict(body), on_progress))
+            return await self._send("POST", path, body=body, headers=headers)
+        return await self._with_retries(
+            lambda: self._post_stream(path, dict(body), on_progress, headers)
+        )
 
     async def _send(
         self,
@@ -672,11 +723,12 @@ class AsyncClient(AsyncEvaluationMethods):
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         retry_timeouts: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One JSON request with retries; the response's JSON as it came."""
         payload = dict(body) if body is not None else None
         return await self._with_retries(
-            lambda: self._request_json(method, path, payload, params, timeout),
+            lambda: self._request_json(method, path, payload, params, timeout, headers),
             retry_timeouts=retry_timeouts,
         )
 
@@ -702,8 +754,9 @@ class AsyncClient(AsyncEvaluationMethods):
         body: dict[str, Any],
         model: type[_R],
         on_progress: ProgressCallback | None,
+        headers: Mapping[str, str] | None = None,
     ) -> _R:
-        payload = await self.post(path, body, on_progress=on_progress)
+        payload = await self.post(path, body, on_progress=on_progress, headers=headers)
         return _validate_result(model, payload)
 
     async def _request_json(
@@ -713,6 +766,7 @@ class AsyncClient(AsyncEvaluationMethods):
         body: dict[str, Any] | None,
         params: Mapping[str, Any] | None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         url = self._config.url(path)
         try:
@@ -721,7 +775,7 @@ class AsyncClient(AsyncEvaluationMethods):
                 url,
                 json=body,
                 params=params,
-                headers=self._config.headers(stream=False),
+                headers=self._config.headers(stream=False, extra=headers),
                 timeout=_timeout(timeout),
             )
         except httpx.TransportError as exc:
@@ -731,10 +785,14 @@ class AsyncClient(AsyncEvaluationMethods):
         return _json_of(response.status_code, response.headers, response.content)
 
     async def _post_stream(
-        self, path: str, body: dict[str, Any], on_progress: ProgressCallback
+        self,
+        path: str,
+        body: dict[str, Any],
+        on_progress: ProgressCallback,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Any:
         url = self._config.url(path)
-        headers = self._config.headers(stream=True)
+        headers = self._config.headers(stream=True, extra=extra_headers)
         try:
             async with self._http.stream("POST", url, json=body, headers=headers) as response:
                 if response.status_code >= 400:

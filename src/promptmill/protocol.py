@@ -25,6 +25,17 @@ PROMPTMILL_PREFIX: Final = "/v1/promptmill"
 
 HISTORY_PATH: Final = f"{PROMPTMILL_PREFIX}/history"
 
+SEPARATE_SYSTEM_HEADER: Final = "promptmill-separate-system"
+"""promptmill's opt-in on generate_prompt and improve_prompt: ``true`` returns the
+instructions as a separate ``system`` prompt for target families whose convention that
+is (GPT, o-series, Gemini). Without it the answer has the Anthropic API's shape
+(``system: ""``, the whole prompt in the user message). Named like the protocol's own
+headers (``anthropic-beta``), with our name in place of Anthropic's, so it can never
+clash with one Anthropic adds."""
+
+SEPARATE_SYSTEM_VALUES: Final = {"true": True, "false": False}
+"""The values ``SEPARATE_SYSTEM_HEADER`` accepts; anything else is a 400."""
+
 MAX_JSON_DEPTH: Final = 64
 """How deeply a request body's arrays and objects may nest; a real request needs 4 levels."""
 

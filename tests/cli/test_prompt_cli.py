@@ -80,6 +80,29 @@ def test_generate_human_output_shows_the_prompt_usage_and_latency(server: LivePr
     assert "latency:" in done.stdout
 
 
+def test_generate_separate_system_asks_for_a_system_prompt(server: LivePromptmill) -> None:
+    args = ["generate", "a chef", "--target-model", "gpt-4o", "--json", *remote(server)]
+    separate = run_cli(*args, "--separate-system")
+    default = run_cli(*args)
+    assert separate.returncode == 0 and default.returncode == 0, separate.stderr + default.stderr
+    assert json.loads(separate.stdout)["system"].strip()
+    assert json.loads(default.stdout)["system"] == ""
+
+
+def test_improve_separate_system_shows_the_system_prompt_apart(server: LivePromptmill) -> None:
+    done = run_cli(
+        "improve",
+        "-",
+        "--target-model",
+        "gemini-2.5-pro",
+        "--separate-system",
+        *remote(server),
+        stdin="Write a story about {{TOPIC}}\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.index("system") < done.stdout.index("prompt")
+
+
 def test_improve_reads_the_prompt_from_stdin_with_dash(server: LivePromptmill) -> None:
     done = run_cli(
         "improve",

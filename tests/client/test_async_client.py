@@ -41,6 +41,25 @@ def test_async_templatize_streams_progress_then_returns_variable_values(
     assert [p.stage for p in seen] == ["propose", "substitute", "done"]
 
 
+def test_async_separate_system_returns_a_system_prompt_for_a_gemini_target(
+    live_server: LivePromptmill,
+) -> None:
+    async def run() -> tuple[PromptResult, PromptResult]:
+        async with AsyncClient(live_server.url, api_key=live_server.api_key) as client:
+            return (
+                await client.improve_prompt(
+                    "Summarize {{TEXT}}", target_model="gemini-2.5-pro", separate_system=True
+                ),
+                await client.generate_prompt(
+                    "a chef", "gemini-2.5-pro", separate_system=True, on_progress=lambda _: None
+                ),
+            )
+
+    improved, generated = asyncio.run(run())
+    assert improved.system.strip() and generated.system.strip()
+    assert "{{TEXT}}" in improved.messages[0].text
+
+
 def test_async_unknown_key_raises_authentication_error(live_server: LivePromptmill) -> None:
     async def run() -> None:
         async with AsyncClient(live_server.url, api_key="sk-pm-nope") as client:

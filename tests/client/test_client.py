@@ -20,6 +20,7 @@ from promptmill.protocol import (
     GENERATE_PATH,
     IMPROVE_PATH,
     PROMPT_TOOLS_BETA,
+    SEPARATE_SYSTEM_HEADER,
     TEMPLATIZE_PATH,
 )
 from promptmill.types import Progress, PromptMessage, PromptResult, TemplatizeResult
@@ -140,6 +141,30 @@ def test_requests_carry_the_anthropic_headers_and_the_spec_path(
     assert headers["content-type"] == "application/json"
     assert scripted.request_paths == [GENERATE_PATH]
     assert scripted.requests[0] == {"task": "a chef", "target_model": "claude-sonnet-4-5"}
+
+
+def test_separate_system_is_sent_as_promptmills_header_only_when_asked(
+    scripted: ScriptedAPIServer,
+) -> None:
+    scripted.answer()
+    scripted.answer()
+    scripted.answer()
+    with Client(scripted.root_url, api_key="k") as client:
+        client.generate_prompt("a chef")
+        client.generate_prompt("a chef", target_model="gpt-4o", separate_system=True)
+        client.improve_prompt("Plan meals", separate_system=True, on_progress=lambda _: None)
+    sent = [headers.get(SEPARATE_SYSTEM_HEADER) for headers in scripted.request_headers]
+    assert sent == [None, "true", "true"]
+    assert scripted.requests[1] == {"task": "a chef", "target_model": "gpt-4o"}  # not in the body
+
+
+def test_separate_system_returns_a_system_prompt_for_a_gpt_target(
+    live_server: LivePromptmill,
+) -> None:
+    with Client(live_server.url, api_key=live_server.api_key) as client:
+        separate = client.generate_prompt("a chef", "gpt-4o", separate_system=True)
+        default = client.generate_prompt("a chef", "gpt-4o")
+    assert separate.system.strip() and default.system == ""
 
 
 def test_improve_and_templatize_post_to_their_spec_paths(scripted: ScriptedAPIServer) -> None:

@@ -14,6 +14,9 @@
   and/or repeated headers). Without it the answer is what the Anthropic API gives a
   request that lacks a required beta: 400 ``invalid_request_error``, whose message names
   the exact header to add. Other betas are ignored.
+- ``promptmill-separate-system`` (generate and improve only): promptmill's opt-in to a
+  separate system prompt; ``true`` or ``false`` (the default), anything else a 400
+  naming the header.
 
 The ``*Header`` aliases declare these headers on a route, so ``/openapi.json`` lists them.
 """
@@ -30,7 +33,11 @@ from fastapi import Header, Request
 from promptmill.api.capacity import run_store
 from promptmill.api.state import app_state
 from promptmill.errors import APIError, AuthenticationError, InvalidRequestError
-from promptmill.protocol import PROMPT_TOOLS_BETA
+from promptmill.protocol import (
+    PROMPT_TOOLS_BETA,
+    SEPARATE_SYSTEM_HEADER,
+    SEPARATE_SYSTEM_VALUES,
+)
 
 if TYPE_CHECKING:
     from promptmill.store import ApiKeyInfo
@@ -66,6 +73,30 @@ BetaHeader = Annotated[
         "the header repeated once per beta.",
     ),
 ]
+SeparateSystemHeader = Annotated[
+    str | None,
+    Header(
+        alias=SEPARATE_SYSTEM_HEADER,
+        description="promptmill extension. `true` returns the instructions as a separate "
+        "`system` prompt, and only the inputs in the user message, for target models whose "
+        "vendor convention is a system prompt (GPT, o-series, Gemini). Without it (or with "
+        "`false`), and for every other target, the answer has the Anthropic API's shape: "
+        '`system` is `""` and the whole prompt is the user message. Any other value is a 400.',
+    ),
+]
+
+
+def separate_system_requested(value: str | None) -> bool:
+    """The ``promptmill-separate-system`` header as a flag; missing is ``False``."""
+    if value is None:
+        return False
+    flag = SEPARATE_SYSTEM_VALUES.get(value.strip())
+    if flag is None:
+        raise InvalidRequestError(
+            f"{SEPARATE_SYSTEM_HEADER}: header value {value[:40]!r} is not 'true' or 'false'; "
+            f"send '{SEPARATE_SYSTEM_HEADER}: true' for a separate system prompt"
+        )
+    return flag
 
 
 def check_anthropic_version(value: str | None) -> None:

@@ -14,6 +14,7 @@ without doing anything):
 - the key is a security requirement (``x-api-key``, or ``Authorization: Bearer``), not
   a pair of optional headers; ``anthropic-beta``, where a route reads it, is required
   and must list the prompt tools beta; ``anthropic-version`` is a date;
+  ``promptmill-separate-system``, where a route reads it, is ``true`` or ``false``;
 - no 422: validation errors are 400 ``invalid_request_error``; every operation
   documents 400, 401, 413 and 500, and 404 when its path has a parameter;
 - every answer carries ``request-id``, every 429 ``retry-after``;
@@ -34,7 +35,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from promptmill.protocol import PROMPT_TOOLS_BETA
+from promptmill.protocol import PROMPT_TOOLS_BETA, SEPARATE_SYSTEM_HEADER, SEPARATE_SYSTEM_VALUES
 from promptmill.types import ErrorResponse, Progress
 
 DESCRIPTION = f"""\
@@ -76,6 +77,7 @@ _HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
     # joined with commas, as HTTP does), and an ISO date.
     "anthropic-beta": {"type": "string", "pattern": _BETA_PATTERN, "examples": [PROMPT_TOOLS_BETA]},
     "anthropic-version": {"type": "string", "format": "date", "examples": ["2023-06-01"]},
+    SEPARATE_SYSTEM_HEADER: {"type": "string", "enum": list(SEPARATE_SYSTEM_VALUES)},
 }
 _REQUIRED_HEADERS = frozenset({"anthropic-beta"})
 SECURITY_SCHEMES: dict[str, dict[str, str]] = {

@@ -5,7 +5,8 @@ about the most fundamental problem first:
 
 1. The key (``auth.authenticate_key``, 401; 429 for an address that has failed too
    many key checks). From here on the call is recorded (``recording``).
-2. ``anthropic-version``, then ``anthropic-beta`` (``auth``, 400).
+2. ``anthropic-version``, then ``anthropic-beta``, then, on generate and improve,
+   ``promptmill-separate-system`` (``auth``, 400).
 3. The body: JSON object (``json_body``: valid Unicode, finite numbers, bounded
    depth), then the request model (``schemas``), whose last check is the
    message-order rule; any problem is a 400 whose message starts with the field path.
@@ -45,10 +46,12 @@ from promptmill.api.auth import (
     ApiKeyHeader,
     AuthorizationHeader,
     BetaHeader,
+    SeparateSystemHeader,
     VersionHeader,
     authenticate_key,
     check_anthropic_version,
     check_prompt_tools_beta,
+    separate_system_requested,
 )
 from promptmill.api.error_responses import invalid_request_from
 from promptmill.api.json_body import parse_json_object
@@ -90,28 +93,45 @@ class Tool:
     """One endpoint: its name (as recorded), request model and how it calls the engine.
 
     ``run`` returns the response model; ``optimize`` (a promptmill extension) is served
-    through the same steps with its own ``Tool``.
+    through the same steps with its own ``Tool``. A tool that ``separates_system`` (generate,
+    improve) reads ``promptmill-separate-system`` and gets it as ``run``'s keyword
+    ``separate_system``.
     """
 
     endpoint: str
     request_model: type[BaseModel]
-    run: Callable[[PromptEngine, Any, ProgressCallback | None], BaseModel]
+    run: Callable[..., BaseModel]
+    separates_system: bool = False
 
 
 def _run_generate(
-    engine: PromptEngine, params: GeneratePromptRequest, on_progress: ProgressCallback | None
+    engine: PromptEngine,
+    params: GeneratePromptRequest,
+    on_progress: ProgressCallback | None,
+    *,
+    separate_system: bool = False,
 ) -> PromptResult:
-    return engine.generate(params.task, params.target_model, on_progress=on_progress)
+    return engine.generate(
+        params.task,
+        params.target_model,
+        separate_system=separate_system,
+        on_progress=on_progress,
+    )
 
 
 def _run_improve(
-    engine: PromptEngine, params: ImprovePromptRequest, on_progress: ProgressCallback | None
+    engine: PromptEngine,
+    params: ImprovePromptRequest,
+    on_progress: ProgressCallback | None,
+    *,
+    separate_system: bool = False,
 ) -> PromptResult:
     return engine.improve(
         [message.to_prompt_message() for message in params.messages],
         params.system,
         params.feedback,
         params.target_model,
+        separate_system=separate_system,
         on_progress=on_progress,
     )
 
@@ -128,8 +148,8 @@ def _run_templatize(
     )
 
 
-_GENERATE = Tool("generate_prompt", GeneratePromptRequest, _run_generate)
-_IMPROVE = Tool("improve_prompt", ImprovePromptRequest, _run_improve)
+_GENERATE = Tool("generate_prompt", GeneratePromptRequest, _run_generate, separates_system=True)
+_IMPROVE = Tool("improve_prompt", ImprovePromptRequest, _run_improve, separates_system=True)
 _TEMPLATIZE = Tool("templatize_prompt", TemplatizePromptRequest, _run_templatize)
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -164,14 +184,22 @@ async def serve_tool_call(
     version: str | None,
     betas: list[str] | None,
     accept: str | None,
+    separate_system: str | None = None,
 ) -> BaseModel | Response:
-    """The steps of the module docstring for ``tool``; its result or its event stream."""
+    """The steps of the module docstring for ``tool``; its result or its event stream.
+
+    ``separate_system`` is the ``promptmill-separate-system`` header, read only by a tool
+    that ``separates_system``.
+    """
     state = app_state(request)
     key = await authenticate_key(request, api_key, authorization)
     recorder = CallRecorder(state, key, tool.endpoint, request_id_of(request.scope))
     try:
         check_anthropic_version(version)
         check_prompt_tools_beta(betas or [])
+        run: Callable[..., BaseModel] = tool.run
+        if tool.separates_system:
+            run = partial(tool.run, separate_system=separate_system_requested(separate_system))
         text, recorder.body_bytes = await _read_body(request)
         recorder.request_json = parse_json_object(text)
         del text
@@ -187,9 +215,9 @@ async def serve_tool_call(
         model_calls.admit()
         stream = getattr(params, "stream", None)
         if stream is True or (stream is None and wants_event_stream(accept)):
-            return event_stream(state, partial(tool.run, engine, params), recorder)
+            return event_stream(state, partial(run, engine, params), recorder)
         try:
-            result = await model_calls.run(partial(tool.run, engine, params, None))
+            result = await model_calls.run(partial(run, engine, params, None))
         finally:
             model_calls.release()
     except ClientDisconnect:
@@ -229,7 +257,9 @@ router = APIRouter()
     description="Write a prompt for a task. Returns `messages` ready for the Messages API "
     "(one user message with the whole prompt, optionally an assistant prefill), `system` "
     '(`""`) and `usage`, a list with one entry per model call. Template variables are '
-    "written `{{UPPER_SNAKE_CASE}}`.",
+    "written `{{UPPER_SNAKE_CASE}}`. The shape is the Anthropic API's whatever the target; "
+    "only the opt-in header `promptmill-separate-system: true` moves the instructions to "
+    "`system`, for GPT, o-series and Gemini targets.",
     response_model=PromptResult,
     openapi_extra=request_body(GeneratePromptRequest),
     **_TOOL_ROUTE,
@@ -241,9 +271,17 @@ async def generate_prompt(
     anthropic_version: VersionHeader = None,
     anthropic_beta: BetaHeader = None,
     accept: AcceptHeader = None,
+    separate_system: SeparateSystemHeader = None,
 ) -> BaseModel | Response:
     return await serve_tool_call(
-        request, _GENERATE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
+        request,
+        _GENERATE,
+        x_api_key,
+        authorization,
+        anthropic_version,
+        anthropic_beta,
+        accept,
+        separate_system,
     )
 
 
@@ -252,8 +290,10 @@ async def generate_prompt(
     summary="Improve a prompt",
     description="Improve an existing prompt, following `feedback` when given, general best "
     "practice otherwise. Returns the improved prompt as `messages` (a user message and, "
-    "typically, an assistant prefill), `system` and `usage`. Variables present in the input "
-    "(`{{food}}`) survive the improvement.",
+    'typically, an assistant prefill), `system` (`""`) and `usage`. Variables present in '
+    "the input (`{{food}}`) survive the improvement. As for generate_prompt, only "
+    "`promptmill-separate-system: true` returns a separate `system` prompt (GPT, o-series "
+    "and Gemini targets).",
     response_model=PromptResult,
     openapi_extra=request_body(ImprovePromptRequest),
     **_TOOL_ROUTE,
@@ -265,9 +305,17 @@ async def improve_prompt(
     anthropic_version: VersionHeader = None,
     anthropic_beta: BetaHeader = None,
     accept: AcceptHeader = None,
+    separate_system: SeparateSystemHeader = None,
 ) -> BaseModel | Response:
     return await serve_tool_call(
-        request, _IMPROVE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
+        request,
+        _IMPROVE,
+        x_api_key,
+        authorization,
+        anthropic_version,
+        anthropic_beta,
+        accept,
+        separate_system,
     )
 
 
