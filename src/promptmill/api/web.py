@@ -3,8 +3,8 @@
 It serves a single static page (HTML, CSS and vanilla JS from ``promptmill/playground/``,
 nothing from a CDN) that anyone may load: it holds no data. The page calls the tool
 endpoints, the history API (``history``) and the evaluation API (``evaluation``: prompt
-versions, datasets, generated cases, runs followed over Server-Sent Events) with the key
-the user typed.
+versions, datasets, generated cases, runs followed over Server-Sent Events) and optimize
+(``optimize``, its progress streamed) with the key the user typed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _ASSETS = {
     "playground.css": "text/css; charset=utf-8",
     "playground.js": "text/javascript; charset=utf-8",
     "evaluate.js": "text/javascript; charset=utf-8",
+    "optimize.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
 _PAGE_HEADERS = {

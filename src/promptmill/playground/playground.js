@@ -616,10 +616,16 @@ function setupTabs() {
 }
 
 // Ctrl+Enter (Cmd+Enter on a Mac) submits the form the cursor is in; in the Evaluate
-// tab (which has no form) it starts a run.
+// tab (which has no form) it starts a run, or, in the Optimize card, an optimization.
 function setupShortcuts() {
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    const inOptimize = event.target.closest && event.target.closest("#optimize-card");
+    if (inOptimize) {
+      event.preventDefault();
+      if (!$("optimize-button").disabled) startOptimize();
+      return;
+    }
     const inEvaluate = event.target.closest && event.target.closest("#panel-evaluate");
     if (inEvaluate) {
       event.preventDefault();
