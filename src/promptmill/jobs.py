@@ -31,6 +31,12 @@ What makes this safe without hand-written leases:
 
 A run's ``concurrency`` bounds the model calls in flight per chunk; a server with
 ``PROMPTMILL_EVAL_WORKERS`` threads may work on that many chunks at once.
+
+Every chunk that calls the model is recorded as one call (endpoint ``eval_run``) of the
+run's workspace and key, with one usage entry per model call it made (each variant's
+answer and each rubric judge), so ``promptmill usage`` and the history count a run's
+tokens whichever process did the work, and a chunk that runs twice records what each
+execution spent.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,12 +57,12 @@ from huey.exceptions import ConfigurationError
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import URL
 
-from promptmill.backends.base import ChatBackend
+from promptmill.backends.base import ChatBackend, ChatReply, ChatRequest
 from promptmill.config import Settings
 from promptmill.engine.evaluation import Evaluator, Variant
 from promptmill.errors import APIError, PromptmillError
 from promptmill.eval_types import CaseResult, PromptRef, TestCase
-from promptmill.store import EvalResultRecord, EvalRunRecord, Store
+from promptmill.store import CallRecord, EvalResultRecord, EvalRunRecord, Store
 from promptmill.store.records import ACTIVE_RUN_STATUSES
 
 logger = logging.getLogger("promptmill.jobs")
@@ -63,6 +70,9 @@ logger = logging.getLogger("promptmill.jobs")
 CHUNK_CASES = 8
 """Cases per task: small enough to spread a run over workers and lose little to a
 crash, large enough that queue overhead stays negligible."""
+
+RUN_ENDPOINT = "eval_run"
+"""The endpoint name of the call records of evaluation runs (one per chunk executed)."""
 
 QUEUE_NAME = "promptmill-eval"
 TASK_NAME = "evaluate_chunk"
@@ -84,13 +94,17 @@ class RunVariant(Variant):
 
 
 class RunSpec(BaseModel):
-    """What a stored run evaluates; the ``spec`` JSON of ``eval_runs``."""
+    """What a stored run evaluates; the ``spec`` JSON of ``eval_runs``.
+
+    ``key_id`` is the key that created the run: its model calls are recorded under it.
+    """
 
     variants: list[RunVariant] = Field(min_length=1)
     graders: list[dict[str, Any]]
     temperature: float = 0.0
     max_tokens: int = 1024
     concurrency: int = 4
+    key_id: str | None = None
 
 
 def chunk_count(cases: int) -> int:
@@ -205,6 +219,26 @@ class _ParsedRun:
     spec: RunSpec
     cases: list[TestCase]
     total: int
+    workspace: str
+
+
+class _MeteredBackend:
+    """Passes calls on to ``inner`` and keeps each reply's token counts, for the record."""
+
+    def __init__(self, inner: ChatBackend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.model = inner.model
+        self.usage: list[dict[str, int]] = []
+        self._lock = threading.Lock()
+
+    def chat(self, request: ChatRequest) -> ChatReply:
+        reply = self.inner.chat(request)
+        with self._lock:
+            self.usage.append(
+                {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
+            )
+        return reply
 
 
 class EvalJobs:
@@ -317,8 +351,10 @@ class EvalJobs:
         if pairs:
             if status == "queued":
                 self.store.set_run_status(run_id, "running")
+            metered = _MeteredBackend(self.backend)
+            started = time.perf_counter()
             evaluator = Evaluator(
-                self.backend,
+                metered,
                 concurrency=spec.concurrency,
                 temperature=spec.temperature,
                 max_tokens=spec.max_tokens,
@@ -353,8 +389,10 @@ class EvalJobs:
             except PromptmillError as exc:
                 # Not a model failure (those are recorded per case): the run itself
                 # cannot be evaluated, e.g. a grader that no longer validates.
+                self._record_chunk(run_id, chunk, run, metered, started, error=exc)
                 self.store.set_run_status(run_id, "failed", error=exc.message)
                 return
+            self._record_chunk(run_id, chunk, run, metered, started)
             if report.stopped and self._stopping.is_set():
                 if self.store.run_status(run_id) == "running":
                     self._chunk_task(run_id, chunk)  # shutting down: leave it for the next
@@ -362,6 +400,35 @@ class EvalJobs:
         counts = self.store.counts(run_id)
         if counts.done >= run.total:
             self.store.set_run_status(run_id, "completed")
+
+    def _record_chunk(
+        self,
+        run_id: str,
+        chunk: int,
+        run: _ParsedRun,
+        metered: _MeteredBackend,
+        started: float,
+        *,
+        error: PromptmillError | None = None,
+    ) -> None:
+        """Record the model calls of one chunk's execution as one call; never raises
+        (a record that cannot be written is logged and the run goes on)."""
+        record = CallRecord(
+            key_id=run.spec.key_id,
+            workspace=run.workspace,
+            endpoint=RUN_ENDPOINT,
+            backend=metered.name,
+            model=metered.model,
+            usage=list(metered.usage),
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            status=error.status if error is not None else 200,
+            error_type=error.error_type if error is not None else None,
+            request={"run_id": run_id, "chunk": chunk},
+        )
+        try:
+            self.store.record_call(record)
+        except Exception:
+            logger.exception("could not record the model calls of run %s chunk %d", run_id, chunk)
 
     def _parsed_run(self, run_id: str) -> _ParsedRun | None:
         """The run's spec and cases, parsed once per process rather than once per chunk
@@ -379,6 +446,7 @@ class EvalJobs:
                 spec=RunSpec.model_validate(record.spec),
                 cases=[TestCase.model_validate(case) for case in record.cases],
                 total=record.total,
+                workspace=record.workspace,
             )
         except ValueError as exc:
             self.store.set_run_status(run_id, "failed", error=f"the stored run is invalid: {exc}")

@@ -485,3 +485,23 @@ def test_the_evaluate_tab_fits_a_narrow_screen(eval_page: Any, eval_server: Runn
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "evaluate-tab-narrow.png"), full_page=True)
+
+
+def test_a_runs_model_calls_show_in_the_history_and_reopen_the_run(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "history-chef", CHEF)
+    open_evaluate(page)
+    pick(page, "A", "history-chef")
+    import_csv(page, "FOOD,expected\neggs,eggs\nrice,rice\n")
+    run_and_wait(page)
+    page.get_by_role("tab", name="History").click()
+    item = page.locator(".history-item", has=page.locator(".badge", has_text="eval run")).first
+    expect(item.locator(".summary")).to_have_text(re.compile(r"^evaluation run \S+, part 1$"))
+    expect(item.locator(".details")).to_contain_text("tokens")
+    page.locator("#results-table").evaluate("table => table.replaceChildren()")
+    item.click()
+    expect(page.locator("#panel-evaluate")).to_be_visible()
+    expect(page.locator("#results-table tbody tr")).to_have_count(2)
+    expect(page.locator("#summary-table tbody th")).to_have_text(["history-chef@1"])

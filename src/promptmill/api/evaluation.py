@@ -11,6 +11,11 @@ the key's workspace: another workspace's prompt, dataset or run is a 404.
 Runs are background jobs (``promptmill.jobs``): ``POST runs`` stores the run and
 enqueues it (202); ``GET runs/{id}`` and ``GET runs/{id}/events`` (Server-Sent
 Events) read progress from the store, so they work whichever process does the work.
+
+The routes that call the model are recorded like the tools (``recording``), so their
+tokens count in the key's usage and history: ``POST cases/generate`` as a call of
+``generate_cases``; a run's model calls by the worker that makes them (``jobs``,
+endpoint ``eval_run``), under the key that created the run.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from promptmill.api.evaluation_schemas import (
     SavePromptRequest,
 )
 from promptmill.api.json_body import parse_json_object
+from promptmill.api.middleware import request_id_of
+from promptmill.api.recording import CallRecorder
 from promptmill.api.schemas import MessageParam
 from promptmill.api.state import app_state
 from promptmill.api.streaming import sse_event
@@ -451,7 +458,26 @@ async def get_dataset(
 )
 async def generate_test_cases(request: Request, key: BodyCaller) -> GenerateCasesResponse:
     """The model writes `count` varied, realistic cases for the prompt's variables."""
+    recorder = CallRecorder(app_state(request), key, "generate_cases", request_id_of(request.scope))
+    try:
+        answer = await _generate_test_cases(request, key, recorder)
+    except PromptmillError as exc:
+        await recorder.record(status=exc.status, error_type=exc.error_type)
+        raise
+    except Exception:
+        await recorder.record(status=500, error_type="api_error")
+        raise
+    await recorder.record(status=200, response=answer.model_dump(mode="json"))
+    return answer
+
+
+async def _generate_test_cases(
+    request: Request, key: ApiKeyInfo, recorder: CallRecorder
+) -> GenerateCasesResponse:
+    raw = await request.body()  # Starlette keeps it: ``_body`` reads the same bytes
+    recorder.body_bytes = len(raw)
     body = await _body(request, GenerateCasesRequest, key)
+    recorder.request_json = body.model_dump(mode="json", exclude_unset=True)
     store = _store(request)
     template, _ = await _in_store_pool(
         request, _resolve_prompt, store, key.workspace, body.prompt, "prompt"
@@ -492,9 +518,10 @@ def _jobs(request: Request) -> EvalJobs:
 
 
 def _build_run(
-    store: Store, workspace: str, body: CreateRunRequest, max_cases: int
+    store: Store, key: ApiKeyInfo, body: CreateRunRequest, max_cases: int
 ) -> tuple[RunSpec, list[TestCase]]:
     """Resolve prompts and cases and check everything a run needs, naming bad fields."""
+    workspace = key.workspace
     if (body.cases is None) == (body.dataset is None):
         raise InvalidRequestError("cases: send either 'cases' or the name of a 'dataset'")
     if body.cases is not None:
@@ -536,16 +563,17 @@ def _build_run(
         temperature=body.temperature,
         max_tokens=body.max_tokens,
         concurrency=body.concurrency,
+        key_id=key.id,
     )
     return spec, cases
 
 
 def _create_run(
-    store: Store, jobs: EvalJobs, workspace: str, body: CreateRunRequest, settings: Settings
+    store: Store, jobs: EvalJobs, key: ApiKeyInfo, body: CreateRunRequest, settings: Settings
 ) -> EvalRunRecord:
-    spec, cases = _build_run(store, workspace, body, settings.eval_max_cases)
+    spec, cases = _build_run(store, key, body, settings.eval_max_cases)
     run = store.create_run(
-        workspace,
+        key.workspace,
         spec=spec.model_dump(mode="json"),
         cases=[case.model_dump(mode="json") for case in cases],
         total=len(cases) * len(spec.variants),
@@ -606,7 +634,7 @@ async def create_run(request: Request, key: BodyCaller) -> EvalRun:
     body = await _body(request, CreateRunRequest, key)
     store = _store(request)
     run = await _in_store_pool(
-        request, _create_run, store, _jobs(request), key.workspace, body, _settings(request)
+        request, _create_run, store, _jobs(request), key, body, _settings(request)
     )
     return await _in_store_pool(request, _run_view, store, run)
 

@@ -18,6 +18,8 @@ const ENDPOINT_LABELS = {
   generate_prompt: "generate",
   improve_prompt: "improve",
   templatize_prompt: "templatize",
+  generate_cases: "cases",
+  eval_run: "eval run",
 };
 
 const PM = "/v1/promptmill";
@@ -487,6 +489,8 @@ function bodyStored(call) {
 
 function callSummary(call) {
   const request = call.request || {};
+  // An evaluation run's model calls are recorded per part (chunk) its worker evaluated.
+  if (request.run_id) return `evaluation run ${request.run_id}, part ${request.chunk + 1}`;
   if (!bodyStored(call)) return `(body not kept: ${request.body_bytes.toLocaleString()} bytes)`;
   if (request.task) return request.task;
   const first = (request.messages || [])[0];
@@ -549,6 +553,16 @@ async function reopen(callId) {
   }
   const request = call.request || {};
   const name = endpointName(call.endpoint);
+  if (name === "eval run") {
+    selectTab("evaluate");
+    reopenRun(request.run_id);
+    return;
+  }
+  if (name === "cases" || name === "optimize") {
+    selectTab("evaluate");
+    if (name === "optimize" && call.response) showOptimized(call.response);
+    return;
+  }
   if (!bodyStored(call)) {
     showError("history-error", new ApiError("not_stored",
       "this server keeps only the sizes of request bodies (PROMPTMILL_STORE_BODIES is off)"));
