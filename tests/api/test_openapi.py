@@ -77,8 +77,8 @@ def test_no_operation_promises_a_422(schema: dict[str, Any]) -> None:
     ("path", "method", "statuses"),
     [
         (GENERATE_PATH, "post", {"200", "400", "401", "413", "429", "500", "529"}),
-        (HISTORY_PATH, "get", {"200", "400", "401", "413", "500"}),
-        (HISTORY_PATH + "/{call_id}", "get", {"200", "400", "401", "404", "413", "500"}),
+        (HISTORY_PATH, "get", {"200", "400", "401", "413", "429", "500"}),
+        (HISTORY_PATH + "/{call_id}", "get", {"200", "400", "401", "404", "413", "429", "500"}),
     ],
 )
 def test_the_statuses_the_server_returns_are_documented_as_errors(

@@ -16,7 +16,8 @@ without doing anything):
   and must list the prompt tools beta; ``anthropic-version`` is a date;
   ``promptmill-separate-system``, where a route reads it, is ``true`` or ``false``;
 - no 422: validation errors are 400 ``invalid_request_error``; every operation
-  documents 400, 401, 413 and 500, and 404 when its path has a parameter;
+  documents 400, 401, 413, 429 (an address over its failed key checks) and 500, and
+  404 when its path has a parameter;
 - every answer carries ``request-id``, every 429 ``retry-after``;
 - a streamed 200 is described event by event: ``schema`` of ``text/event-stream`` is
   one event (the reading of OpenAPI 3.1 that OpenAPI 3.2 made its ``itemSchema``), its
@@ -69,7 +70,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 """The error answers of a tool route, each documented by ``ErrorResponse``."""
 
 _API_PREFIX = "/v1/"
-_COMMON_ERRORS = (400, 401, 413, 500)
+# 429 too: any route that checks a key refuses an address over its failed key checks.
+_COMMON_ERRORS = (400, 401, 413, 429, 500)
 _KEY_HEADERS = frozenset({"x-api-key", "authorization"})
 _BETA_PATTERN = rf"(^|,)\s*{re.escape(PROMPT_TOOLS_BETA)}\s*(,|$)"
 _HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
