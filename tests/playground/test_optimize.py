@@ -116,6 +116,20 @@ def test_optimize_starts_from_a_description_with_ctrl_enter(
     expect(page.get_by_label("Save the best prompt as")).to_have_value("")
 
 
+def test_save_offers_the_name_of_the_prompt_each_run_optimized(
+    eval_page: Any, eval_server: RunningServer
+) -> None:
+    page = eval_page
+    save_prompt(eval_server, "fruit-two", FRUIT_PROMPT)
+    set_up_fruit(page, eval_server, "fruit-one")
+    page.get_by_label("Budget").fill("20")
+    optimize_and_wait(page)
+    expect(page.get_by_label("Save the best prompt as")).to_have_value("fruit-one")
+    pick(page, "A", "fruit-two")
+    optimize_and_wait(page)
+    expect(page.get_by_label("Save the best prompt as")).to_have_value("fruit-two")
+
+
 def test_a_budget_too_small_gets_the_servers_400_and_no_result(
     eval_page: Any, eval_server: RunningServer
 ) -> None:

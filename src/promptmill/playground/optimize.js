@@ -60,20 +60,18 @@ function showOptimizeProgress(progress) {
 
 async function startOptimize() {
   const button = $("optimize-button");
+  if (button.disabled) return;
   showError("optimize-error", null);
-  let body;
-  try {
-    body = await optimizeBody();
-  } catch (error) {
-    showError("optimize-error", error instanceof ApiError ? error : new ApiError("invalid_request_error", String(error.message || error)));
-    return;
-  }
+  // Offered as the name to save under: prompt A as it is now, if it is a saved prompt.
+  const choice = variantChoice("a");
+  const saveName = optimizeSource() === "prompt" && choice.kind === "saved" ? choice.name : "";
   button.disabled = true;
-  showOptimizeProgress({ calls: 0, budget: body.budget || 0, stage: "sending", message: "" });
   try {
+    const body = await optimizeBody();
+    showOptimizeProgress({ calls: 0, budget: body.budget || 0, stage: "sending", message: "" });
     const result = await callTool(OPTIMIZE_PATH, body, showOptimizeProgress);
     showOptimizeProgress({ calls: result.calls, budget: result.budget, stage: "done", message: result.stopped });
-    showOptimized(result);
+    showOptimized(result, saveName);
     historyLoaded = false;
   } catch (error) {
     showError("optimize-error", error instanceof ApiError ? error : new ApiError("connection_error", String(error.message || error)));
@@ -150,7 +148,8 @@ function renderCandidates(result) {
   );
 }
 
-function showOptimized(result) {
+// Show a result; `saveName` is the name "Save as new version" offers ("" asks for one).
+function showOptimized(result, saveName = "") {
   optimizeResult = result;
   const badge = $("optimize-badge");
   badge.textContent = result.improved ? "improved" : "original kept";
@@ -160,9 +159,7 @@ function showOptimized(result) {
     `${result.calls} of ${result.budget} model calls used; proposing stopped: ${result.stopped}.`;
   renderResult($("optimize-output"), { ...result.prompt, usage: result.usage }, null);
   renderCandidates(result);
-  const choice = variantChoice("a");
-  const name = $("optimize-save-name");
-  if (!name.value && optimizeSource() === "prompt" && choice.kind === "saved") name.value = choice.name;
+  $("optimize-save-name").value = saveName;
   $("optimize-save-status").textContent = "";
   $("optimize-results").hidden = false;
 }
