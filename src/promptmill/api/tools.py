@@ -17,7 +17,9 @@ about the most fundamental problem first:
 5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
    flight, 529 ``overloaded_error`` with ``retry-after`` at once.
 6. The engine, in the model pool's worker threads. Its errors keep their type and
-   status (529 for an overloaded or unreachable backend). The answer is the engine's
+   status (529 for an overloaded or unreachable backend). A successful answer is
+   recorded in the same thread, before it goes out (one trip off the event loop per
+   call, not two). The answer is the engine's
    result, serialized by the route's ``response_model``, or its Server-Sent Events
    (``streaming``).
 
@@ -189,7 +191,8 @@ async def serve_tool_call(
         if stream is True or (stream is None and wants_event_stream(accept)):
             return event_stream(state, partial(tool.run, engine, params), recorder)
         try:
-            result = await model_calls.run(partial(tool.run, engine, params, None))
+            answer = partial(_answer_and_record, tool, engine, params, recorder)
+            return await model_calls.run(answer)
         finally:
             model_calls.release()
     except ClientDisconnect:
@@ -208,7 +211,17 @@ async def serve_tool_call(
     except Exception:
         await recorder.record(status=500, error_type="api_error")
         raise
-    await recorder.record(status=200, response=result.model_dump(mode="json"))
+
+
+def _answer_and_record(
+    tool: Tool, engine: PromptEngine, params: BaseModel, recorder: CallRecorder
+) -> BaseModel:
+    """Run the tool and record its answer, both in the calling model-pool thread.
+
+    The engine's errors propagate unrecorded: ``serve_tool_call`` records them.
+    """
+    result = tool.run(engine, params, None)
+    recorder.record_blocking(status=200, response=result.model_dump(mode="json"))
     return result
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 
 from promptmill.errors import InvalidRequestError, NotFoundError
 from promptmill.store.evaluation import EvaluationRecords
+from promptmill.store.key_cache import recent_keys
 from promptmill.store.migrate import upgrade_to_head
 from promptmill.store.models import ApiKey, Call, Workspace, utcnow
 from promptmill.store.rate_limits import RateLimitRecords
@@ -81,6 +82,15 @@ class Store(EvaluationRecords, RateLimitRecords):
         # two transactions on it at once would collide, so they take turns.
         self._one_at_a_time: AbstractContextManager[object] = (
             threading.RLock() if isinstance(engine.pool, StaticPool) else nullcontext()
+        )
+        # Workspace name -> id, filled by committed call records (``record_call``).
+        self._workspace_ids: dict[str, str] = {}
+        # Which database the process-wide key cache files this store's keys under: an
+        # in-memory database is private to its Store.
+        self._key_scope = (
+            f"memory:{id(self)}"
+            if isinstance(engine.pool, StaticPool)
+            else engine.url.render_as_string(hide_password=True)
         )
 
     @classmethod
@@ -163,8 +173,16 @@ class Store(EvaluationRecords, RateLimitRecords):
     def revoke_key(self, key_id: str) -> ApiKeyInfo:
         """Revoke a key; it stops authenticating immediately. Revoking twice is harmless.
 
+        Once committed, the key leaves this process's cache of recently verified keys
+        (``key_cache``), so no server of this process accepts it on the next request.
         Raises ``NotFoundError`` when no key has this id.
         """
+        try:
+            return self._revoke_key(key_id)
+        finally:
+            recent_keys.forget(key_id)
+
+    def _revoke_key(self, key_id: str) -> ApiKeyInfo:
         with self._writing() as session:
             row = session.execute(
                 select(ApiKey, Workspace.name)
@@ -181,10 +199,12 @@ class Store(EvaluationRecords, RateLimitRecords):
     def authenticate(self, secret: str) -> ApiKeyInfo | None:
         """The live key this secret belongs to, or ``None`` if unknown or revoked.
 
-        Reads the database on every call (no cache), so a revocation takes effect on
-        the next request. The final comparison is constant-time.
+        Reads the database on every call, so a revocation made anywhere takes effect
+        on the next call; a live key is remembered for ``recently_verified``. The final
+        comparison is constant-time.
         """
         digest = hash_secret(secret)
+        revocations = recent_keys.revocations
         with self._reading() as session:
             row = session.execute(
                 select(ApiKey, Workspace.name)
@@ -196,19 +216,39 @@ class Store(EvaluationRecords, RateLimitRecords):
         key, ws_name = row
         if not hmac.compare_digest(key.secret_hash, digest) or key.revoked_at is not None:
             return None
-        return _key_info(key, ws_name)
+        info = _key_info(key, ws_name)
+        recent_keys.put(self._key_scope, digest, info, revocations)
+        return info
+
+    def recently_verified(self, secret: str, max_age: float) -> ApiKeyInfo | None:
+        """The key of ``secret`` if ``authenticate`` found it live at most ``max_age`` seconds
+        ago and no ``revoke_key`` of this process has revoked it since; no database read.
+
+        ``None`` means "not known": call ``authenticate``. A revocation by another process
+        is seen here only once the entry is older than ``max_age``.
+        """
+        return recent_keys.get(self._key_scope, hash_secret(secret), max_age)
 
     # --- calls --------------------------------------------------------------
 
     def record_call(self, record: CallRecord) -> str:
-        """Store one call and return its id. The workspace is created if new."""
+        """Store one call and return its id. The workspace is created if new.
+
+        One short write transaction, committed without an fsync (SQLite's WAL with
+        ``synchronous=NORMAL``, see ``_configure_sqlite``). The workspace's id is
+        remembered once committed (workspaces are never deleted or renamed), so a
+        record of a known workspace is a single insert.
+        """
         usage = [_usage_dict(entry) for entry in record.usage]
+        name = check_workspace_name(record.workspace)
+        workspace_id = self._workspace_ids.get(name)
         with self._writing() as session:
-            ws = get_or_create_workspace(session, check_workspace_name(record.workspace))
+            if workspace_id is None:
+                workspace_id = get_or_create_workspace(session, name).id
             call = Call(
                 id=record.id or new_id("call"),
                 key_id=record.key_id,
-                workspace_id=ws.id,
+                workspace_id=workspace_id,
                 endpoint=record.endpoint,
                 target_model=record.target_model,
                 backend=record.backend,
@@ -225,7 +265,8 @@ class Store(EvaluationRecords, RateLimitRecords):
             )
             session.add(call)
             session.flush()
-            return call.id
+        self._workspace_ids[name] = workspace_id
+        return call.id
 
     def usage_totals(self, workspace: str | None = None) -> list[WorkspaceUsage]:
         """Per-workspace totals, sorted by workspace name.
