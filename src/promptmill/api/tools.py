@@ -24,8 +24,10 @@ about the most fundamental problem first:
    (``streaming``).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
-come before it, and so the raw request can be recorded. The request models still
-document ``/openapi.json`` through ``openapi_extra``. A client that goes away while
+come before it, and so the raw request can be recorded; the headers are read from the
+request rather than declared as parameters, which FastAPI would inspect on every call.
+The request models and headers still document ``/openapi.json`` through
+``openapi_extra`` (``tool_route_openapi``). A client that goes away while
 sending the body is logged in one line and recorded with ``CLIENT_CLOSED_REQUEST``.
 """
 
@@ -55,7 +57,7 @@ from promptmill.api.auth import (
 from promptmill.api.error_responses import invalid_request_from
 from promptmill.api.json_body import parse_json_object
 from promptmill.api.middleware import request_id_of
-from promptmill.api.openapi import ERROR_RESPONSES, request_body
+from promptmill.api.openapi import ERROR_RESPONSES, header_parameters, request_body
 from promptmill.api.recording import CallRecorder
 from promptmill.api.schemas import (
     GeneratePromptRequest,
@@ -158,22 +160,31 @@ async def _read_body(request: Request) -> tuple[str | bytes, int]:
         return bytes(buffer), size
 
 
-async def serve_tool_call(
-    request: Request,
-    tool: Tool,
-    api_key: str | None,
-    authorization: str | None,
-    version: str | None,
-    betas: list[str] | None,
-    accept: str | None,
-) -> BaseModel | Response:
-    """The steps of the module docstring for ``tool``; its result or its event stream."""
+TOOL_HEADERS = header_parameters(
+    ApiKeyHeader, AuthorizationHeader, VersionHeader, BetaHeader, AcceptHeader
+)
+"""The headers every tool route reads (from the request: no per-request parameter work)."""
+
+
+def tool_route_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` of a tool route: its body ``model`` and ``TOOL_HEADERS``."""
+    return {**request_body(model), "parameters": TOOL_HEADERS}
+
+
+async def serve_tool_call(request: Request, tool: Tool) -> BaseModel | Response:
+    """The steps of the module docstring for ``tool``; its result or its event stream.
+
+    The headers are read here rather than declared as route parameters: FastAPI would
+    inspect each declared header's type on every request, a large share of the event
+    loop's time per call. ``TOOL_HEADERS`` documents them.
+    """
+    headers = request.headers
     state = app_state(request)
-    key = await authenticate_key(request, api_key, authorization)
+    key = await authenticate_key(request, headers.get("x-api-key"), headers.get("authorization"))
     recorder = CallRecorder(state, key, tool.endpoint, request_id_of(request.scope))
     try:
-        check_anthropic_version(version)
-        check_prompt_tools_beta(betas or [])
+        check_anthropic_version(headers.get("anthropic-version"))
+        check_prompt_tools_beta(headers.getlist("anthropic-beta"))
         text, recorder.body_bytes = await _read_body(request)
         recorder.request_json = parse_json_object(text)
         del text
@@ -188,7 +199,7 @@ async def serve_tool_call(
         model_calls = state.capacity.model_calls
         model_calls.admit()
         stream = getattr(params, "stream", None)
-        if stream is True or (stream is None and wants_event_stream(accept)):
+        if stream is True or (stream is None and wants_event_stream(headers.get("accept"))):
             return event_stream(state, partial(tool.run, engine, params), recorder)
         try:
             answer = partial(_answer_and_record, tool, engine, params, recorder)
@@ -244,20 +255,11 @@ router = APIRouter()
     '(`""`) and `usage`, a list with one entry per model call. Template variables are '
     "written `{{UPPER_SNAKE_CASE}}`.",
     response_model=PromptResult,
-    openapi_extra=request_body(GeneratePromptRequest),
+    openapi_extra=tool_route_openapi(GeneratePromptRequest),
     **_TOOL_ROUTE,
 )
-async def generate_prompt(
-    request: Request,
-    x_api_key: ApiKeyHeader = None,
-    authorization: AuthorizationHeader = None,
-    anthropic_version: VersionHeader = None,
-    anthropic_beta: BetaHeader = None,
-    accept: AcceptHeader = None,
-) -> BaseModel | Response:
-    return await serve_tool_call(
-        request, _GENERATE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
-    )
+async def generate_prompt(request: Request) -> BaseModel | Response:
+    return await serve_tool_call(request, _GENERATE)
 
 
 @router.post(
@@ -268,20 +270,11 @@ async def generate_prompt(
     "typically, an assistant prefill), `system` and `usage`. Variables present in the input "
     "(`{{food}}`) survive the improvement.",
     response_model=PromptResult,
-    openapi_extra=request_body(ImprovePromptRequest),
+    openapi_extra=tool_route_openapi(ImprovePromptRequest),
     **_TOOL_ROUTE,
 )
-async def improve_prompt(
-    request: Request,
-    x_api_key: ApiKeyHeader = None,
-    authorization: AuthorizationHeader = None,
-    anthropic_version: VersionHeader = None,
-    anthropic_beta: BetaHeader = None,
-    accept: AcceptHeader = None,
-) -> BaseModel | Response:
-    return await serve_tool_call(
-        request, _IMPROVE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
-    )
+async def improve_prompt(request: Request) -> BaseModel | Response:
+    return await serve_tool_call(request, _IMPROVE)
 
 
 @router.post(
@@ -292,17 +285,8 @@ async def improve_prompt(
     "text it replaced, so substituting them back gives the input prompt character for "
     'character; `system` is `""` when none was sent.',
     response_model=TemplatizeResult,
-    openapi_extra=request_body(TemplatizePromptRequest),
+    openapi_extra=tool_route_openapi(TemplatizePromptRequest),
     **_TOOL_ROUTE,
 )
-async def templatize_prompt(
-    request: Request,
-    x_api_key: ApiKeyHeader = None,
-    authorization: AuthorizationHeader = None,
-    anthropic_version: VersionHeader = None,
-    anthropic_beta: BetaHeader = None,
-    accept: AcceptHeader = None,
-) -> BaseModel | Response:
-    return await serve_tool_call(
-        request, _TEMPLATIZE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
-    )
+async def templatize_prompt(request: Request) -> BaseModel | Response:
+    return await serve_tool_call(request, _TEMPLATIZE)

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Engine, case, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, insert, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -75,9 +75,8 @@ class Store(EvaluationRecords, RateLimitRecords):
         """Wrap an engine whose schema is already at head; most callers want ``open``."""
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
-        )
+        self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         # An in-memory SQLite database lives in one connection that every thread shares;
         # two transactions on it at once would collide, so they take turns.
         self._one_at_a_time: AbstractContextManager[object] = (
@@ -133,6 +132,12 @@ class Store(EvaluationRecords, RateLimitRecords):
         """A session in a write transaction, committed when the block ends without error."""
         with self._one_at_a_time, self._write.begin() as session:
             yield session
+
+    @contextmanager
+    def _writing_connection(self) -> Iterator[Connection]:
+        """``_writing`` without the ORM session, for the one insert on every request's path."""
+        with self._one_at_a_time, self._write_engine.begin() as connection:
+            yield connection
 
     # --- keys ---------------------------------------------------------------
 
@@ -234,17 +239,19 @@ class Store(EvaluationRecords, RateLimitRecords):
     def record_call(self, record: CallRecord) -> str:
         """Store one call and return its id. The workspace is created if new.
 
-        One short write transaction, committed without an fsync (SQLite's WAL with
-        ``synchronous=NORMAL``, see ``_configure_sqlite``). The workspace's id is
-        remembered once committed (workspaces are never deleted or renamed), so a
-        record of a known workspace is a single insert.
+        Every tool call comes through here, so it is kept cheap: one short write
+        transaction, committed without an fsync (SQLite's WAL with ``synchronous=NORMAL``,
+        see ``_configure_sqlite``), and a Core insert of the row rather than the ORM's
+        unit of work. The workspace's id is remembered once committed (workspaces are
+        never deleted or renamed), so a record of a known workspace is that one insert.
         """
         usage = [_usage_dict(entry) for entry in record.usage]
         name = check_workspace_name(record.workspace)
         workspace_id = self._workspace_ids.get(name)
-        with self._writing() as session:
+        with self._writing_connection() as connection:
             if workspace_id is None:
-                workspace_id = get_or_create_workspace(session, name).id
+                with Session(connection) as session:  # joins the transaction, commits nothing
+                    workspace_id = get_or_create_workspace(session, name).id
             call = Call(
                 id=record.id or new_id("call"),
                 key_id=record.key_id,
@@ -263,8 +270,7 @@ class Store(EvaluationRecords, RateLimitRecords):
                 response=dict(record.response) if record.response is not None else None,
                 created_at=utcnow(),
             )
-            session.add(call)
-            session.flush()
+            connection.execute(insert(Call), [_column_values(call)])
         self._workspace_ids[name] = workspace_id
         return call.id
 
@@ -407,6 +413,17 @@ def _median_latency(session: Session, workspace_id: str, calls: int) -> float | 
         .limit(1 if calls % 2 else 2)
     ).all()
     return sum(middle) / len(middle)
+
+
+def _column_values(row: Call) -> dict[str, Any]:
+    """The values set on a new ``Call``, for a Core insert.
+
+    Columns left unset (``seq``, any with a default) are left out, so the database and
+    the column defaults fill them as the ORM's insert would.
+    """
+    given = vars(row)
+    columns = Call.__table__.columns
+    return {column.key: given[column.key] for column in columns if column.key in given}
 
 
 def _usage_dict(entry: UsageEntry) -> dict[str, int]:
