@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 from bench.report import REPO_ROOT
@@ -131,6 +132,12 @@ def serve_command(port: int, log_level: str = "warning") -> list[str]:
         "--log-level",
         log_level,
     ]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_env() -> dict[str, str]:

@@ -19,7 +19,6 @@ every ``--sample-interval`` seconds by another thread of this process during the
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from bench.servers import (
     create_key,
     fake_openai,
     free_port,
+    process_cpu_seconds,
     serve_command,
     started,
     wait_until_serving,
@@ -255,12 +255,6 @@ def idle_latency(base_url: str, seconds: float, interval: float) -> dict[str, An
     with LatencySampler(base_url, interval) as sampler:
         time.sleep(seconds)
     return sampler.stats()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its threads so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the two parts ------------------------------------------------------------------------

@@ -51,12 +51,14 @@ async def run_load(
     measure_start: float | None = None
     error_sample: str | None = None
     deadline = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # One client (and connection) per simulated user: a single client's pool shared by
+    # many connections costs it far more CPU per request than the servers it measures
+    # (about 5.6 ms at 64 connections against 0.9 ms at 16).
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
-    async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
-
-        async def client_loop() -> None:
-            nonlocal issued, completed, measure_start, error_sample
+    async def client_loop() -> None:
+        nonlocal issued, completed, measure_start, error_sample
+        async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
             while issued < max_requests + warmup and time.perf_counter() < deadline:
                 issued += 1
                 started = time.perf_counter()
@@ -78,10 +80,10 @@ async def run_load(
                 statuses[status] += 1
                 latencies_ms.append((finished - started) * 1000.0)
 
-        if warmup == 0:
-            measure_start = time.perf_counter()
-        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
-        measure_end = time.perf_counter()
+    if warmup == 0:
+        measure_start = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    measure_end = time.perf_counter()
 
     elapsed = measure_end - measure_start if measure_start is not None else 0.0
     ok = statuses.get("200", 0)

@@ -76,6 +76,15 @@ class Settings(BaseSettings):
         description="Failed key checks per minute per client address; beyond it that address's "
         "key checks are answered 429 until the minute frees a slot. 0 turns it off.",
     )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a key this server verified is accepted again without reading "
+        "the database (and an address found not over its failed checks is not re-read). "
+        "Revoking through this process takes effect at once; a revocation by another "
+        "process (promptmill keys revoke while serving) within this many seconds. 0 reads "
+        "the database on every request.",
+    )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
     # --- capacity, timeouts and what is recorded (holding under faults) ---

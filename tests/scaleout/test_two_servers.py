@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,7 +31,8 @@ def _key(database_url: str, workspace: str = "default") -> str:
 
 
 def test_keys_history_and_usage_are_one_across_both_servers(serve_factory: ServeFactory) -> None:
-    first, second = (serve_factory.serve() for _ in range(2))
+    # Without the key cache, a key revoked by another process fails at once everywhere.
+    first, second = (serve_factory.serve(KEY_CACHE_SECONDS="0") for _ in range(2))
     with Store.open(serve_factory.database_url) as store:
         info, secret = store.create_key()
     served = httpx.post(first.url + TEMPLATIZE_PATH, headers=headers(secret), json=BODY, timeout=30)
@@ -48,6 +50,27 @@ def test_keys_history_and_usage_are_one_across_both_servers(serve_factory: Serve
     assert served.status_code == 200 and entry.status_code == 200, entry.text
     assert entry.json()["id"] == call_id
     assert usage.calls == 1
+    assert refused == [401, 401]
+
+
+def test_a_key_revoked_by_another_process_fails_once_the_cache_seconds_have_passed(
+    serve_factory: ServeFactory,
+) -> None:
+    servers = [serve_factory.serve(KEY_CACHE_SECONDS="1") for _ in range(2)]
+    with Store.open(serve_factory.database_url) as store:
+        info, secret = store.create_key()
+    for server in servers:  # each server verifies the key, and keeps it for a second
+        served = httpx.post(server.url + TEMPLATIZE_PATH, headers=headers(secret), json=BODY)
+        assert served.status_code == 200, served.text
+
+    with Store.open(serve_factory.database_url) as store:
+        store.revoke_key(info.id)  # this process's cache is not theirs
+    time.sleep(1.2)
+
+    refused = [
+        httpx.post(server.url + TEMPLATIZE_PATH, headers=headers(secret), json=BODY).status_code
+        for server in servers
+    ]
     assert refused == [401, 401]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from promptmill.engine.types import Usage
 from promptmill.errors import InvalidRequestError
@@ -86,6 +87,24 @@ def test_a_given_call_id_is_kept(store: Store) -> None:
 def test_recording_a_call_creates_its_workspace(store: Store) -> None:
     store.record_call(_call("fresh"))
     assert [u.workspace for u in store.usage_totals()] == ["fresh"]
+
+
+def test_a_record_that_fails_leaves_no_workspace_behind_for_the_next(store: Store) -> None:
+    # The failed record's new workspace is rolled back with it; the next record of that
+    # workspace must create it again, not reuse the id of a row that never committed.
+    with pytest.raises(IntegrityError):
+        store.record_call(_call("fresh", key_id="key_that_does_not_exist"))
+    assert store.usage_totals() == []
+
+    store.record_call(_call("fresh"))
+    assert [(u.workspace, u.calls) for u in store.usage_totals()] == [("fresh", 1)]
+
+
+def test_many_records_of_one_workspace_all_count_in_it(store: Store) -> None:
+    for _ in range(3):
+        store.record_call(_call("team"))
+    store.record_call(_call("other"))
+    assert [(u.workspace, u.calls) for u in store.usage_totals()] == [("other", 1), ("team", 3)]
 
 
 def test_usage_totals_add_up_calls_errors_and_tokens(store: Store) -> None:

@@ -83,6 +83,7 @@ def create_app(
     state = AppState(
         capacity=Capacity.from_settings(settings),
         store_bodies_up_to=settings.stored_body_max_bytes if settings.store_bodies else None,
+        key_cache_seconds=settings.key_cache_seconds,
         engine=engine,
         store=store,
     )

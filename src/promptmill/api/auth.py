@@ -1,10 +1,13 @@
 """Who may call, and with which protocol headers: the checks every authenticated route makes.
 
-- ``x-api-key`` (401 ``authentication_error``): checked against the store on every
-  request, no cache, so a revoked key fails at once. Failed checks are counted per
-  client address (``rate_limit``): beyond ``PROMPTMILL_FAILED_KEY_CHECKS_PER_MINUTE``
-  the address gets 429 ``rate_limit_error`` with ``retry-after`` before its key is
-  even looked up, so keys cannot be guessed at speed. ``Authorization: Bearer <key>`` is
+- ``x-api-key`` (401 ``authentication_error``): checked against the store. A key this
+  process verified less than ``PROMPTMILL_KEY_CACHE_SECONDS`` ago is accepted without
+  a database read or a worker thread (``store.key_cache``); revoking it through this
+  process forgets it at once, so the next request fails, and a revocation by another
+  process is seen within those seconds. Failed checks are counted per client address
+  (``rate_limit``): beyond ``PROMPTMILL_FAILED_KEY_CHECKS_PER_MINUTE`` the address gets
+  429 ``rate_limit_error`` with ``retry-after`` before its key is even looked up, so
+  keys cannot be guessed at speed. ``Authorization: Bearer <key>`` is
   accepted too, because recent official SDKs send the key that way; ``x-api-key`` wins
   when both are present.
 - ``anthropic-version``: optional (missing is accepted, as the official clients always
@@ -150,7 +153,8 @@ async def authenticate_key(
 ) -> ApiKeyInfo:
     """The key of a request (``x-api-key`` or a Bearer token), checked on every call.
 
-    No cache, so a revoked key fails at once; shared by every authenticated route. An
+    Recently verified keys come from the process's cache (module docstring); others
+    from the store, in its thread pool. Shared by every authenticated route. An
     address over its failed-check limit gets ``RateLimitError`` instead of a lookup, and
     the failure that goes over the limit is answered with it too.
     """
@@ -163,7 +167,9 @@ async def authenticate_key(
         raise APIError("the key store is not ready")
     address = client_address(request)
     await state.limits().refuse_blocked_address(address)
-    key = await run_store(state.capacity, partial(store.authenticate, api_key))
+    key = store.recently_verified(api_key, state.key_cache_seconds) or await run_store(
+        state.capacity, partial(store.authenticate, api_key)
+    )
     if key is None:
         await state.limits().count_failed_check(address)
         raise AuthenticationError("invalid x-api-key")

@@ -3,9 +3,10 @@
 Blocking work runs in worker threads, in two separate pools, so a slow backend can
 never starve the rest:
 
-- the **store pool** (``run_store``): key checks, call records, history reads. A hung
-  backend does not touch it, so a 401, a 400 or a history read stays fast while every
-  model call is stuck;
+- the **store pool** (``run_store``): key checks, failed calls' records, history
+  reads (a successful tool call is recorded by its model-pool thread once the backend
+  has answered). A hung backend does not touch it, so a 401, a 400 or a history read
+  stays fast while every model call is stuck;
 - the **model pool** (``ModelCalls``): one thread per admitted tool call, at most
   ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS``. The call after that is not queued until its
   deadline: it is answered at once with 529 ``overloaded_error`` and ``retry-after``.

@@ -5,7 +5,8 @@ their request models: each route points at its model with ``request_body`` and
 ``openapi_schema`` adds the models to ``components.schemas``. The answers are
 documented by the routes' ``response_model``s, errors by ``ERROR_RESPONSES``.
 
-The routes read their headers as optional parameters, so that the checks run in the
+The routes read their headers as optional parameters (or, for the tool routes, from
+the request, described by ``header_parameters``), so that the checks run in the
 documented order (the key first); FastAPI would therefore document them as optional
 and promise a 422 nobody ever gets. ``openapi_schema`` states the truth instead, with
 rules applied to every operation under ``/v1/`` (the routers of later modules get them
@@ -119,6 +120,30 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
             },
         }
     }
+
+
+def header_parameters(*headers: Any) -> list[dict[str, Any]]:
+    """OpenAPI parameters for headers a route reads from ``request.headers`` itself.
+
+    ``headers`` are the ``Annotated[..., Header(alias=..., description=...)]`` aliases
+    other routes take as parameters (``auth.ApiKeyHeader``...), so each header is
+    described once. Declared as parameters, FastAPI would inspect and validate them on
+    every request; the tool routes, the hot path, read them directly instead. The rules
+    of ``openapi_schema`` then apply to them as to any declared header.
+    """
+    parameters = []
+    for header in headers:
+        info = header.__metadata__[0]
+        parameters.append(
+            {
+                "name": info.alias,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": info.description,
+            }
+        )
+    return parameters
 
 
 def openapi_schema(app: FastAPI, request_models: Sequence[type[BaseModel]]) -> dict[str, Any]:

@@ -16,11 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from promptmill.api.auth import ApiKeyHeader, AuthorizationHeader, BetaHeader, VersionHeader
-from promptmill.api.openapi import ERROR_RESPONSES, request_body
+from promptmill.api.openapi import ERROR_RESPONSES
 from promptmill.api.optimize_schemas import OptimizeRequest
-from promptmill.api.streaming import STREAM_CONTENT, AcceptHeader
-from promptmill.api.tools import Tool, serve_tool_call
+from promptmill.api.streaming import STREAM_CONTENT
+from promptmill.api.tools import Tool, serve_tool_call, tool_route_openapi
 from promptmill.engine.optimize import PromptOptimizer
 from promptmill.optimize_types import OptimizeResult
 from promptmill.protocol import OPTIMIZE_PATH
@@ -71,18 +70,9 @@ router = APIRouter()
     "and every candidate tried; it never scores below the original on the training cases. "
     "`budget` bounds the model calls.",
     response_model=OptimizeResult,
-    openapi_extra=request_body(OptimizeRequest),
+    openapi_extra=tool_route_openapi(OptimizeRequest),
     responses={200: {"content": STREAM_CONTENT}, **ERROR_RESPONSES},
     tags=["promptmill extensions"],
 )
-async def optimize_prompt(
-    request: Request,
-    x_api_key: ApiKeyHeader = None,
-    authorization: AuthorizationHeader = None,
-    anthropic_version: VersionHeader = None,
-    anthropic_beta: BetaHeader = None,
-    accept: AcceptHeader = None,
-) -> BaseModel | Response:
-    return await serve_tool_call(
-        request, _OPTIMIZE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
-    )
+async def optimize_prompt(request: Request) -> BaseModel | Response:
+    return await serve_tool_call(request, _OPTIMIZE)

@@ -28,7 +28,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio.to_thread
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 WINDOW_SECONDS = 60
 PURGE_EVERY = 1000
+MAX_UNBLOCKED_ADDRESSES = 10_000
+"""Addresses remembered as under their failed-check limit; past it the memory starts afresh."""
 """A database-backed process purges expired hits of every bucket once per this many checks."""
 
 T = TypeVar("T")
@@ -131,13 +133,25 @@ def _retry_after(seconds: float) -> int:
 
 @dataclass
 class RateLimits:
-    """The two limits of one app; 0 turns a limit off (and then it costs nothing)."""
+    """The two limits of one app; 0 turns a limit off (and then it costs nothing).
+
+    ``recheck_after`` (``PROMPTMILL_KEY_CACHE_SECONDS``): an address found under its
+    failed-check limit is not looked up again for that many seconds, unless this
+    process counts a failed check of it meanwhile. Failed checks are still counted,
+    each one, where the windows live, and the one over the limit is still refused; what
+    it gives up is that failures counted by *other* processes block the address here
+    only once those seconds have passed.
+    """
 
     windows: SlidingWindows
     per_key: int
     failed_checks_per_address: int
     # The store's thread pool, so that limit checks never wait behind model calls.
     threads: CapacityLimiter | None = None
+    recheck_after: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    _unblocked: dict[str, float] = field(default_factory=dict)
+    _failures_counted: int = 0
 
     async def _run(self, check: Callable[[], T]) -> T:
         if self.windows.blocking:
@@ -161,15 +175,30 @@ class RateLimits:
         """Raise ``RateLimitError`` if ``address`` has used up its failed key checks."""
         if self.failed_checks_per_address <= 0:
             return
+        checked_at = self._unblocked.get(address)
+        if checked_at is not None and self.clock() - checked_at <= self.recheck_after:
+            return
         limit = self.failed_checks_per_address
+        failures_before = self._failures_counted
         wait = await self._run(lambda: self.windows.wait(f"auth:{address}", limit))
         if wait is not None:
             raise self._too_many_failures(wait)
+        # A failure counted while the window was read may not be in what it said.
+        if (
+            self.recheck_after > 0
+            and self.windows.blocking
+            and (failures_before == self._failures_counted)
+        ):
+            if len(self._unblocked) >= MAX_UNBLOCKED_ADDRESSES:
+                self._unblocked.clear()
+            self._unblocked[address] = self.clock()
 
     async def count_failed_check(self, address: str) -> None:
         """Count a failed key check of ``address``; raise if it was one too many."""
         if self.failed_checks_per_address <= 0:
             return
+        self._failures_counted += 1
+        self._unblocked.pop(address, None)
         limit = self.failed_checks_per_address
         wait = await self._run(lambda: self.windows.acquire(f"auth:{address}", limit))
         if wait is not None:
@@ -204,6 +233,7 @@ def make_rate_limits(
         per_key=settings.rate_limit_per_minute,
         failed_checks_per_address=settings.failed_key_checks_per_minute,
         threads=threads,
+        recheck_after=settings.key_cache_seconds,
     )
 
 

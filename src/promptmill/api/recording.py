@@ -47,6 +47,24 @@ class CallRecorder:
         error_type: str | None = None,
         response: dict[str, Any] | None = None,
     ) -> None:
+        """Write the record in the store's thread pool (from the event loop)."""
+        await run_store(
+            self.state.capacity,
+            partial(self.record_blocking, status=status, error_type=error_type, response=response),
+        )
+
+    def record_blocking(
+        self,
+        *,
+        status: int,
+        error_type: str | None = None,
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the record from a worker thread that is already off the event loop.
+
+        A tool call records its answer in the model-pool thread that ran it, so a
+        request costs one trip to a worker thread rather than two.
+        """
         from promptmill.store import CallRecord
 
         engine = self.state.engine
@@ -69,7 +87,7 @@ class CallRecorder:
         if store is None:
             return
         try:
-            await run_store(self.state.capacity, partial(store.record_call, record))
+            store.record_call(record)
         except Exception:
             logger.exception(
                 "could not record %s call %s; the response is unaffected",

@@ -27,6 +27,9 @@ class AppState:
     capacity: Capacity = field(default_factory=Capacity)
     # Record request/response bodies up to this many bytes each; None: sizes only.
     store_bodies_up_to: int | None = None
+    # How long a verified key (and an address under its failed-check limit) is trusted
+    # without a database read; 0: never (``PROMPTMILL_KEY_CACHE_SECONDS``).
+    key_cache_seconds: float = 0.0
     rate_limits: RateLimits | None = None
     # Streaming jobs keep running (and get recorded) even if their client goes away.
     background: set[asyncio.Task[None]] = field(default_factory=set)

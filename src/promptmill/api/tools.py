@@ -18,13 +18,17 @@ about the most fundamental problem first:
 5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
    flight, 529 ``overloaded_error`` with ``retry-after`` at once.
 6. The engine, in the model pool's worker threads. Its errors keep their type and
-   status (529 for an overloaded or unreachable backend). The answer is the engine's
+   status (529 for an overloaded or unreachable backend). A successful answer is
+   recorded in the same thread, before it goes out (one trip off the event loop per
+   call, not two). The answer is the engine's
    result, serialized by the route's ``response_model``, or its Server-Sent Events
    (``streaming``).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
-come before it, and so the raw request can be recorded. The request models still
-document ``/openapi.json`` through ``openapi_extra``. A client that goes away while
+come before it, and so the raw request can be recorded; the headers are read from the
+request rather than declared as parameters, which FastAPI would inspect on every call.
+The request models and headers still document ``/openapi.json`` through
+``openapi_extra`` (``tool_route_openapi``). A client that goes away while
 sending the body is logged in one line and recorded with ``CLIENT_CLOSED_REQUEST``.
 """
 
@@ -56,7 +60,7 @@ from promptmill.api.auth import (
 from promptmill.api.error_responses import invalid_request_from
 from promptmill.api.json_body import parse_json_object
 from promptmill.api.middleware import request_id_of
-from promptmill.api.openapi import ERROR_RESPONSES, request_body
+from promptmill.api.openapi import ERROR_RESPONSES, header_parameters, request_body
 from promptmill.api.recording import CallRecorder
 from promptmill.api.schemas import (
     GeneratePromptRequest,
@@ -176,30 +180,42 @@ async def _read_body(request: Request) -> tuple[str | bytes, int]:
         return bytes(buffer), size
 
 
-async def serve_tool_call(
-    request: Request,
-    tool: Tool,
-    api_key: str | None,
-    authorization: str | None,
-    version: str | None,
-    betas: list[str] | None,
-    accept: str | None,
-    separate_system: str | None = None,
-) -> BaseModel | Response:
+TOOL_HEADERS = header_parameters(
+    ApiKeyHeader, AuthorizationHeader, VersionHeader, BetaHeader, AcceptHeader
+)
+"""The headers every tool route reads (from the request: no per-request parameter work)."""
+
+SEPARATING_TOOL_HEADERS = header_parameters(
+    ApiKeyHeader, AuthorizationHeader, VersionHeader, BetaHeader, AcceptHeader, SeparateSystemHeader
+)
+"""``TOOL_HEADERS`` and ``promptmill-separate-system``: what generate and improve read."""
+
+
+def tool_route_openapi(model: type[BaseModel], *, separates_system: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` of a tool route: its body ``model`` and the headers it reads."""
+    headers = SEPARATING_TOOL_HEADERS if separates_system else TOOL_HEADERS
+    return {**request_body(model), "parameters": headers}
+
+
+async def serve_tool_call(request: Request, tool: Tool) -> BaseModel | Response:
     """The steps of the module docstring for ``tool``; its result or its event stream.
 
-    ``separate_system`` is the ``promptmill-separate-system`` header, read only by a tool
-    that ``separates_system``.
+    The headers are read here rather than declared as route parameters: FastAPI would
+    inspect each declared header's type on every request, a large share of the event
+    loop's time per call. ``TOOL_HEADERS`` documents them. ``promptmill-separate-system``
+    is read only by a tool that ``separates_system``.
     """
+    headers = request.headers
     state = app_state(request)
-    key = await authenticate_key(request, api_key, authorization)
+    key = await authenticate_key(request, headers.get("x-api-key"), headers.get("authorization"))
     recorder = CallRecorder(state, key, tool.endpoint, request_id_of(request.scope))
     try:
-        check_anthropic_version(version)
-        check_prompt_tools_beta(betas or [])
+        check_anthropic_version(headers.get("anthropic-version"))
+        check_prompt_tools_beta(headers.getlist("anthropic-beta"))
         run: Callable[..., BaseModel] = tool.run
         if tool.separates_system:
-            run = partial(tool.run, separate_system=separate_system_requested(separate_system))
+            requested = separate_system_requested(headers.get("promptmill-separate-system"))
+            run = partial(tool.run, separate_system=requested)
         text, recorder.body_bytes = await _read_body(request)
         recorder.request_json = parse_json_object(text)
         del text
@@ -214,10 +230,11 @@ async def serve_tool_call(
         model_calls = state.capacity.model_calls
         model_calls.admit()
         stream = getattr(params, "stream", None)
-        if stream is True or (stream is None and wants_event_stream(accept)):
+        if stream is True or (stream is None and wants_event_stream(headers.get("accept"))):
             return event_stream(state, partial(run, engine, params), recorder)
         try:
-            result = await model_calls.run(partial(run, engine, params, None))
+            answer = partial(_answer_and_record, run, engine, params, recorder)
+            return await model_calls.run(answer)
         finally:
             model_calls.release()
     except ClientDisconnect:
@@ -236,7 +253,17 @@ async def serve_tool_call(
     except Exception:
         await recorder.record(status=500, error_type="api_error")
         raise
-    await recorder.record(status=200, response=result.model_dump(mode="json"))
+
+
+def _answer_and_record(
+    run: Callable[..., BaseModel], engine: PromptEngine, params: BaseModel, recorder: CallRecorder
+) -> BaseModel:
+    """Run the tool and record its answer, both in the calling model-pool thread.
+
+    The engine's errors propagate unrecorded: ``serve_tool_call`` records them.
+    """
+    result = run(engine, params, None)
+    recorder.record_blocking(status=200, response=result.model_dump(mode="json"))
     return result
 
 
@@ -261,28 +288,11 @@ router = APIRouter()
     "only the opt-in header `promptmill-separate-system: true` moves the instructions to "
     "`system`, for GPT, o-series and Gemini targets.",
     response_model=PromptResult,
-    openapi_extra=request_body(GeneratePromptRequest),
+    openapi_extra=tool_route_openapi(GeneratePromptRequest, separates_system=True),
     **_TOOL_ROUTE,
 )
-async def generate_prompt(
-    request: Request,
-    x_api_key: ApiKeyHeader = None,
-    authorization: AuthorizationHeader = None,
-    anthropic_version: VersionHeader = None,
-    anthropic_beta: BetaHeader = None,
-    accept: AcceptHeader = None,
-    separate_system: SeparateSystemHeader = None,
-) -> BaseModel | Response:
-    return await serve_tool_call(
-        request,
-        _GENERATE,
-        x_api_key,
-        authorization,
-        anthropic_version,
-        anthropic_beta,
-        accept,
-        separate_system,
-    )
+async def generate_prompt(request: Request) -> BaseModel | Response:
+    return await serve_tool_call(request, _GENERATE)
 
 
 @router.post(
@@ -295,28 +305,11 @@ async def generate_prompt(
     "`promptmill-separate-system: true` returns a separate `system` prompt (GPT, o-series "
     "and Gemini targets).",
     response_model=PromptResult,
-    openapi_extra=request_body(ImprovePromptRequest),
+    openapi_extra=tool_route_openapi(ImprovePromptRequest, separates_system=True),
     **_TOOL_ROUTE,
 )
-async def improve_prompt(
-    request: Request,
-    x_api_key: ApiKeyHeader = None,
-    authorization: AuthorizationHeader = None,
-    anthropic_version: VersionHeader = None,
-    anthropic_beta: BetaHeader = None,
-    accept: AcceptHeader = None,
-    separate_system: SeparateSystemHeader = None,
-) -> BaseModel | Response:
-    return await serve_tool_call(
-        request,
-        _IMPROVE,
-        x_api_key,
-        authorization,
-        anthropic_version,
-        anthropic_beta,
-        accept,
-        separate_system,
-    )
+async def improve_prompt(request: Request) -> BaseModel | Response:
+    return await serve_tool_call(request, _IMPROVE)
 
 
 @router.post(
@@ -327,17 +320,8 @@ async def improve_prompt(
     "text it replaced, so substituting them back gives the input prompt character for "
     'character; `system` is `""` when none was sent.',
     response_model=TemplatizeResult,
-    openapi_extra=request_body(TemplatizePromptRequest),
+    openapi_extra=tool_route_openapi(TemplatizePromptRequest),
     **_TOOL_ROUTE,
 )
-async def templatize_prompt(
-    request: Request,
-    x_api_key: ApiKeyHeader = None,
-    authorization: AuthorizationHeader = None,
-    anthropic_version: VersionHeader = None,
-    anthropic_beta: BetaHeader = None,
-    accept: AcceptHeader = None,
-) -> BaseModel | Response:
-    return await serve_tool_call(
-        request, _TEMPLATIZE, x_api_key, authorization, anthropic_version, anthropic_beta, accept
-    )
+async def templatize_prompt(request: Request) -> BaseModel | Response:
+    return await serve_tool_call(request, _TEMPLATIZE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -167,14 +168,7 @@ def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
 
 def extract_json_object(text: str) -> dict[str, Any]:
     """The first JSON object in a model's reply, tolerating code fences and surrounding prose."""
-    fenced = re.search(r"```(?:json)?\s*(\{.*?\})\s*```", text, re.DOTALL)
-    candidates = [fenced.group(1)] if fenced else []
-    start = text.find("{")
-    if start != -1:
-        candidates.append(text[start : text.rfind("}") + 1])
-    if start != -1:
-        candidates.append(close_json_prefix(text[start:]))
-    for candidate in candidates:
+    for candidate in _json_candidates(text):
         try:
             value = json.loads(candidate)
         except ValueError:
@@ -182,6 +176,18 @@ def extract_json_object(text: str) -> dict[str, Any]:
         if isinstance(value, dict):
             return value
     raise ValueError("the reply holds no JSON object")
+
+
+def _json_candidates(text: str) -> Iterator[str]:
+    """What may be the reply's JSON object, likeliest first; the costly repair of a cut-off
+    reply (a pass over every character) only if the others do not parse."""
+    fenced = re.search(r"```(?:json)?\s*(\{.*?\})\s*```", text, re.DOTALL)
+    if fenced:
+        yield fenced.group(1)
+    start = text.find("{")
+    if start != -1:
+        yield text[start : text.rfind("}") + 1]
+        yield close_json_prefix(text[start:])
 
 
 def close_json_prefix(prefix: str) -> str:

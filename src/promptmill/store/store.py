@@ -23,13 +23,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Engine, case, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, insert, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from promptmill.errors import InvalidRequestError, NotFoundError
 from promptmill.store.evaluation import EvaluationRecords
+from promptmill.store.key_cache import recent_keys
 from promptmill.store.migrate import upgrade_to_head
 from promptmill.store.models import ApiKey, Call, Workspace, utcnow
 from promptmill.store.rate_limits import RateLimitRecords
@@ -74,13 +75,21 @@ class Store(EvaluationRecords, RateLimitRecords):
         """Wrap an engine whose schema is already at head; most callers want ``open``."""
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
-        )
+        self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         # An in-memory SQLite database lives in one connection that every thread shares;
         # two transactions on it at once would collide, so they take turns.
         self._one_at_a_time: AbstractContextManager[object] = (
             threading.RLock() if isinstance(engine.pool, StaticPool) else nullcontext()
+        )
+        # Workspace name -> id, filled by committed call records (``record_call``).
+        self._workspace_ids: dict[str, str] = {}
+        # Which database the process-wide key cache files this store's keys under: an
+        # in-memory database is private to its Store.
+        self._key_scope = (
+            f"memory:{id(self)}"
+            if isinstance(engine.pool, StaticPool)
+            else engine.url.render_as_string(hide_password=True)
         )
 
     @classmethod
@@ -124,6 +133,12 @@ class Store(EvaluationRecords, RateLimitRecords):
         with self._one_at_a_time, self._write.begin() as session:
             yield session
 
+    @contextmanager
+    def _writing_connection(self) -> Iterator[Connection]:
+        """``_writing`` without the ORM session, for the one insert on every request's path."""
+        with self._one_at_a_time, self._write_engine.begin() as connection:
+            yield connection
+
     # --- keys ---------------------------------------------------------------
 
     def create_key(
@@ -163,8 +178,16 @@ class Store(EvaluationRecords, RateLimitRecords):
     def revoke_key(self, key_id: str) -> ApiKeyInfo:
         """Revoke a key; it stops authenticating immediately. Revoking twice is harmless.
 
+        Once committed, the key leaves this process's cache of recently verified keys
+        (``key_cache``), so no server of this process accepts it on the next request.
         Raises ``NotFoundError`` when no key has this id.
         """
+        try:
+            return self._revoke_key(key_id)
+        finally:
+            recent_keys.forget(key_id)
+
+    def _revoke_key(self, key_id: str) -> ApiKeyInfo:
         with self._writing() as session:
             row = session.execute(
                 select(ApiKey, Workspace.name)
@@ -181,10 +204,12 @@ class Store(EvaluationRecords, RateLimitRecords):
     def authenticate(self, secret: str) -> ApiKeyInfo | None:
         """The live key this secret belongs to, or ``None`` if unknown or revoked.
 
-        Reads the database on every call (no cache), so a revocation takes effect on
-        the next request. The final comparison is constant-time.
+        Reads the database on every call, so a revocation made anywhere takes effect
+        on the next call; a live key is remembered for ``recently_verified``. The final
+        comparison is constant-time.
         """
         digest = hash_secret(secret)
+        revocations = recent_keys.revocations
         with self._reading() as session:
             row = session.execute(
                 select(ApiKey, Workspace.name)
@@ -196,19 +221,41 @@ class Store(EvaluationRecords, RateLimitRecords):
         key, ws_name = row
         if not hmac.compare_digest(key.secret_hash, digest) or key.revoked_at is not None:
             return None
-        return _key_info(key, ws_name)
+        info = _key_info(key, ws_name)
+        recent_keys.put(self._key_scope, digest, info, revocations)
+        return info
+
+    def recently_verified(self, secret: str, max_age: float) -> ApiKeyInfo | None:
+        """The key of ``secret`` if ``authenticate`` found it live at most ``max_age`` seconds
+        ago and no ``revoke_key`` of this process has revoked it since; no database read.
+
+        ``None`` means "not known": call ``authenticate``. A revocation by another process
+        is seen here only once the entry is older than ``max_age``.
+        """
+        return recent_keys.get(self._key_scope, hash_secret(secret), max_age)
 
     # --- calls --------------------------------------------------------------
 
     def record_call(self, record: CallRecord) -> str:
-        """Store one call and return its id. The workspace is created if new."""
+        """Store one call and return its id. The workspace is created if new.
+
+        Every tool call comes through here, so it is kept cheap: one short write
+        transaction, committed without an fsync (SQLite's WAL with ``synchronous=NORMAL``,
+        see ``_configure_sqlite``), and a Core insert of the row rather than the ORM's
+        unit of work. The workspace's id is remembered once committed (workspaces are
+        never deleted or renamed), so a record of a known workspace is that one insert.
+        """
         usage = [_usage_dict(entry) for entry in record.usage]
-        with self._writing() as session:
-            ws = get_or_create_workspace(session, check_workspace_name(record.workspace))
+        name = check_workspace_name(record.workspace)
+        workspace_id = self._workspace_ids.get(name)
+        with self._writing_connection() as connection:
+            if workspace_id is None:
+                with Session(connection) as session:  # joins the transaction, commits nothing
+                    workspace_id = get_or_create_workspace(session, name).id
             call = Call(
                 id=record.id or new_id("call"),
                 key_id=record.key_id,
-                workspace_id=ws.id,
+                workspace_id=workspace_id,
                 endpoint=record.endpoint,
                 target_model=record.target_model,
                 backend=record.backend,
@@ -223,9 +270,9 @@ class Store(EvaluationRecords, RateLimitRecords):
                 response=dict(record.response) if record.response is not None else None,
                 created_at=utcnow(),
             )
-            session.add(call)
-            session.flush()
-            return call.id
+            connection.execute(insert(Call), [_column_values(call)])
+        self._workspace_ids[name] = workspace_id
+        return call.id
 
     def usage_totals(self, workspace: str | None = None) -> list[WorkspaceUsage]:
         """Per-workspace totals, sorted by workspace name.
@@ -366,6 +413,17 @@ def _median_latency(session: Session, workspace_id: str, calls: int) -> float | 
         .limit(1 if calls % 2 else 2)
     ).all()
     return sum(middle) / len(middle)
+
+
+def _column_values(row: Call) -> dict[str, Any]:
+    """The values set on a new ``Call``, for a Core insert.
+
+    Columns left unset (``seq``, any with a default) are left out, so the database and
+    the column defaults fill them as the ORM's insert would.
+    """
+    given = vars(row)
+    columns = Call.__table__.columns
+    return {column.key: given[column.key] for column in columns if column.key in given}
 
 
 def _usage_dict(entry: UsageEntry) -> dict[str, int]:

@@ -1,0 +1,36 @@
+"""Reading the plan's JSON object out of a model's reply (``plan.extract_json_object``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptmill.engine.plan import extract_json_object
+
+
+def test_a_bare_object_is_read_as_it_is() -> None:
+    assert extract_json_object('{"role": "a chef", "steps": ["plan"]}') == {
+        "role": "a chef",
+        "steps": ["plan"],
+    }
+
+
+def test_an_object_in_a_code_fence_among_prose_is_read() -> None:
+    reply = 'Here it is:\n```json\n{"role": "a chef"}\n```\nHope it helps {not json}.'
+    assert extract_json_object(reply) == {"role": "a chef"}
+
+
+def test_an_object_surrounded_by_prose_is_read() -> None:
+    assert extract_json_object('Sure. {"role": "a chef"} Anything else?') == {"role": "a chef"}
+
+
+def test_a_reply_cut_off_inside_a_list_keeps_its_whole_items() -> None:
+    reply = '{"role": "a chef", "steps": ["plan the week", "buy the food", "cook the me'
+    assert extract_json_object(reply) == {
+        "role": "a chef",
+        "steps": ["plan the week", "buy the food"],
+    }
+
+
+def test_a_reply_without_an_object_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no JSON object"):
+        extract_json_object("I cannot help with that.")
