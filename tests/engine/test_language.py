@@ -265,3 +265,10 @@ def test_an_off_topic_plan_is_sent_back_in_any_language(language: str) -> None:
 def test_japanese_and_chinese_text_is_compared_by_character_pairs() -> None:
     assert {"食事", "計画"} <= content_words("食事計画サービスのためのシェフ")
     assert "ため" not in content_words("食事計画サービスのためのシェフ")  # hiragana: grammar
+
+
+@pytest.mark.parametrize("text", ["", "¡¿!", "١٢٣", "๑๒", "・", "42 + 7 = 49"])
+def test_a_text_without_letters_is_english(text: str) -> None:
+    # Some scripts' ranges and some letter hints hold digits and signs: they alone
+    # decide nothing.
+    assert detect_language(text).code == "en"

@@ -105,6 +105,13 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
 }
 FUNCTION_WORDS = frozenset().union(*_FUNCTION_WORDS.values())
 """Every listed function word of the Latin-script languages (no meaning of their own)."""
+_LANGUAGES_OF_WORD: dict[str, tuple[str, ...]] = {
+    word: tuple(code for code, vocab in _FUNCTION_WORDS.items() if word in vocab)
+    for word in FUNCTION_WORDS
+}
+"""The languages listing each function word: a text's words are scored in one pass."""
+_ANY_SCRIPT = re.compile("|".join(pattern.pattern for pattern, _ in _SCRIPTS))
+"""A letter of any of ``_SCRIPTS``: a text with none (most texts) skips their counts."""
 
 _LETTER_HINTS: dict[str, re.Pattern[str]] = {
     "de": re.compile(r"[ßäöü]"),
@@ -118,18 +125,21 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 def detect_language(text: str) -> Language:
     """The language ``text`` is most likely written in; ``ENGLISH`` when unsure."""
-    letters = _LETTER.findall(text)
-    if not letters:
+    if not _LETTER.search(text):
         return ENGLISH
-    for pattern, code in _SCRIPTS:
-        # A clear share, so an English task quoting one foreign word stays English.
-        if len(pattern.findall(text)) * 5 >= len(letters):
-            if code == "ru" and _UKRAINIAN_LETTERS.search(text.lower()):
-                return _BY_CODE["uk"]
-            return _BY_CODE[code]
+    if _ANY_SCRIPT.search(text):
+        letters = len(_LETTER.findall(text))
+        for pattern, code in _SCRIPTS:
+            # A clear share, so an English task quoting one foreign word stays English.
+            if len(pattern.findall(text)) * 5 >= letters:
+                if code == "ru" and _UKRAINIAN_LETTERS.search(text.lower()):
+                    return _BY_CODE["uk"]
+                return _BY_CODE[code]
     lowered = text.lower()
-    words = _WORD.findall(lowered)
-    scores = {code: sum(word in vocab for word in words) for code, vocab in _FUNCTION_WORDS.items()}
+    scores = dict.fromkeys(_FUNCTION_WORDS, 0)
+    for word in _WORD.findall(lowered):
+        for code in _LANGUAGES_OF_WORD.get(word, ()):
+            scores[code] += 1
     for code, pattern in _LETTER_HINTS.items():
         scores[code] += 2 * len(pattern.findall(lowered))
     best = max(scores, key=lambda code: (scores[code], code == "en"))
