@@ -117,6 +117,21 @@ def test_json_schema_is_requested_as_a_strict_response_format(
     }
 
 
+def test_a_schema_sent_again_is_sent_strict_in_its_own_key_order_and_left_unchanged(
+    fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
+) -> None:
+    schema = json.loads(json.dumps(STRICT_SCHEMA))
+    backend = backend_for(fake_openai, sleeps)
+    backend.chat(ask("plan", json_schema=schema))
+    backend.chat(ask("plan", json_schema=schema))
+
+    assert schema == STRICT_SCHEMA and "additionalProperties" not in schema
+    for request in fake_openai.requests:
+        sent = request["response_format"]["json_schema"]["schema"]
+        assert list(sent) == [*STRICT_SCHEMA, "additionalProperties"]
+        assert list(sent["properties"]) == ["role", "variables"]
+
+
 def test_strict_json_schema_reply_is_schema_valid(
     fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
 ) -> None:

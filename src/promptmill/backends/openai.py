@@ -16,7 +16,7 @@ the request's deadline bounds every attempt and every wait.
 
 from __future__ import annotations
 
-import copy
+import functools
 import json
 import re
 import threading
@@ -240,8 +240,17 @@ def _strict_schema(schema: dict[str, Any]) -> dict[str, Any] | None:
     forbid others. Adding ``additionalProperties: false`` keeps every instance the
     caller expects valid; an optional property cannot be made required, so such a
     schema is sent non-strict.
+
+    The engine sends the same few schemas again and again, so the answer is kept per
+    schema, keyed by its JSON (cheaper than the deep copy it saves; key order kept, as
+    it orders the model's output). What is returned is shared and only ever read.
     """
-    result = copy.deepcopy(schema)
+    return _strict_schema_of(json.dumps(schema))
+
+
+@functools.lru_cache(maxsize=64)
+def _strict_schema_of(schema_json: str) -> dict[str, Any] | None:
+    result = json.loads(schema_json)
     return result if _make_strict(result) else None
 
 
