@@ -39,6 +39,15 @@ def test_by_default_a_record_keeps_the_sizes_and_token_counts_not_the_bodies(
     assert seen["shown"]["request"] == call.request and seen["shown"]["response"] is None
 
 
+def test_the_recorded_response_size_is_the_byte_count_of_the_json_body_sent(
+    promptmill_server: RunningServer,
+) -> None:
+    body = {"messages": [{"role": "user", "content": "Übersetze „Grüße“ ins Französische"}]}
+    seen = _call_and_read_back(promptmill_server, body)
+    assert seen["answer"].headers["content-type"] == "application/json"
+    assert seen["call"].request["response_bytes"] == len(seen["answer"].content)
+
+
 def test_with_body_storage_on_a_record_keeps_both_bodies_verbatim(
     promptmill_server_factory: Callable[..., RunningServer],
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from promptmill.api.state import AppState
 
 if TYPE_CHECKING:
     from promptmill.store import ApiKeyInfo
+    from promptmill.store.records import UsageEntry
 
 logger = logging.getLogger("promptmill.api")
 
@@ -60,11 +62,39 @@ class CallRecorder:
         error_type: str | None = None,
         response: dict[str, Any] | None = None,
     ) -> None:
-        """Write the record from a worker thread that is already off the event loop.
+        """Write the record from a worker thread that is already off the event loop."""
+        self._write(
+            status=status,
+            error_type=error_type,
+            usage=list(response["usage"]) if response else [],
+            response_bytes=None if response is None else _json_size(response),
+            response=lambda: response,
+        )
 
-        A tool call records its answer in the model-pool thread that ran it, so a
-        request costs one trip to a worker thread rather than two.
+    def record_answer_blocking(self, answer_json: str, usage: Sequence[UsageEntry]) -> None:
+        """Record a successful answer, already serialized as ``answer_json`` (the body sent).
+
+        A tool call records its answer in the model-pool thread that ran it, so a request
+        costs one trip to a worker thread rather than two; the answer is serialized once
+        there, and parsed again only to be kept verbatim (``PROMPTMILL_STORE_BODIES``).
         """
+        self._write(
+            status=200,
+            error_type=None,
+            usage=usage,
+            response_bytes=len(answer_json.encode()),
+            response=lambda: json.loads(answer_json),
+        )
+
+    def _write(
+        self,
+        *,
+        status: int,
+        error_type: str | None,
+        usage: Sequence[UsageEntry],
+        response_bytes: int | None,
+        response: Callable[[], dict[str, Any] | None],
+    ) -> None:
         from promptmill.store import CallRecord
 
         engine = self.state.engine
@@ -77,11 +107,11 @@ class CallRecorder:
             target_model=target_model if isinstance(target_model, str) else None,
             backend=engine.backend.name if engine else "",
             model=engine.backend.model if engine else "",
-            usage=list(response["usage"]) if response else [],
+            usage=usage,
             latency_ms=(time.perf_counter() - self.started) * 1000.0,
             status=status,
             error_type=error_type,
-            **self._bodies(response),
+            **self._bodies(response_bytes, response),
         )
         store = self.state.store
         if store is None:
@@ -95,12 +125,13 @@ class CallRecorder:
                 self.request_id,
             )
 
-    def _bodies(self, response: dict[str, Any] | None) -> dict[str, Any]:
+    def _bodies(
+        self, response_bytes: int | None, response: Callable[[], dict[str, Any] | None]
+    ) -> dict[str, Any]:
         """The ``request`` and ``response`` to record: verbatim if allowed and small, else sizes."""
-        response_bytes = None if response is None else _json_size(response)
         cap = self.state.store_bodies_up_to
         if cap is not None and self.body_bytes <= cap and (response_bytes or 0) <= cap:
-            return {"request": self.request_json, "response": response}
+            return {"request": self.request_json, "response": response()}
         return {
             "request": {"body_bytes": self.body_bytes, "response_bytes": response_bytes},
             "response": None,

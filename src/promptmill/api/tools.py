@@ -20,8 +20,8 @@ about the most fundamental problem first:
 6. The engine, in the model pool's worker threads. Its errors keep their type and
    status (529 for an overloaded or unreachable backend). A successful answer is
    recorded in the same thread, before it goes out (one trip off the event loop per
-   call, not two). The answer is the engine's
-   result, serialized by the route's ``response_model``, or its Server-Sent Events
+   call, not two). The answer is the engine's result, serialized once in that thread
+   (the route's ``response_model`` documents it), or its Server-Sent Events
    (``streaming``).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
@@ -75,6 +75,7 @@ from promptmill.api.streaming import (
     wants_event_stream,
 )
 from promptmill.errors import APIError, PromptmillError
+from promptmill.optimize_types import OptimizeResult
 from promptmill.protocol import GENERATE_PATH, IMPROVE_PATH, TEMPLATIZE_PATH
 from promptmill.types import ProgressCallback, PromptResult, TemplatizeResult
 
@@ -92,6 +93,10 @@ usage, not as a server error, since the server did nothing wrong, and no tokens 
 """
 
 
+ToolAnswer = PromptResult | OptimizeResult
+"""What a tool answers: a validated model that carries its calls' ``usage``."""
+
+
 @dataclass(frozen=True)
 class Tool:
     """One endpoint: its name (as recorded), request model and how it calls the engine.
@@ -104,7 +109,7 @@ class Tool:
 
     endpoint: str
     request_model: type[BaseModel]
-    run: Callable[..., BaseModel]
+    run: Callable[..., ToolAnswer]
     separates_system: bool = False
 
 
@@ -197,7 +202,7 @@ def tool_route_openapi(model: type[BaseModel], *, separates_system: bool = False
     return {**request_body(model), "parameters": headers}
 
 
-async def serve_tool_call(request: Request, tool: Tool) -> BaseModel | Response:
+async def serve_tool_call(request: Request, tool: Tool) -> Response:
     """The steps of the module docstring for ``tool``; its result or its event stream.
 
     The headers are read here rather than declared as route parameters: FastAPI would
@@ -212,7 +217,7 @@ async def serve_tool_call(request: Request, tool: Tool) -> BaseModel | Response:
     try:
         check_anthropic_version(headers.get("anthropic-version"))
         check_prompt_tools_beta(headers.getlist("anthropic-beta"))
-        run: Callable[..., BaseModel] = tool.run
+        run: Callable[..., ToolAnswer] = tool.run
         if tool.separates_system:
             requested = separate_system_requested(headers.get("promptmill-separate-system"))
             run = partial(tool.run, separate_system=requested)
@@ -256,15 +261,19 @@ async def serve_tool_call(request: Request, tool: Tool) -> BaseModel | Response:
 
 
 def _answer_and_record(
-    run: Callable[..., BaseModel], engine: PromptEngine, params: BaseModel, recorder: CallRecorder
-) -> BaseModel:
-    """Run the tool and record its answer, both in the calling model-pool thread.
+    run: Callable[..., ToolAnswer], engine: PromptEngine, params: BaseModel, recorder: CallRecorder
+) -> Response:
+    """Run the tool, record its answer and make the response, all in the calling model-pool thread.
 
-    The engine's errors propagate unrecorded: ``serve_tool_call`` records them.
+    The answer is a model the engine has already validated, so it is serialized once,
+    here, for both the record and the body, rather than validated again and serialized
+    twice by FastAPI's ``response_model`` (which still documents it). The engine's errors
+    propagate unrecorded: ``serve_tool_call`` records them.
     """
     result = run(engine, params, None)
-    recorder.record_blocking(status=200, response=result.model_dump(mode="json"))
-    return result
+    body = result.model_dump_json()
+    recorder.record_answer_blocking(body, result.usage)
+    return Response(body, media_type="application/json")
 
 
 _TOOL_ROUTE: dict[str, Any] = {
