@@ -252,27 +252,30 @@ class Store(EvaluationRecords, RateLimitRecords):
             if workspace_id is None:
                 with Session(connection) as session:  # joins the transaction, commits nothing
                     workspace_id = get_or_create_workspace(session, name).id
-            call = Call(
-                id=record.id or new_id("call"),
-                key_id=record.key_id,
-                workspace_id=workspace_id,
-                endpoint=record.endpoint,
-                target_model=record.target_model,
-                backend=record.backend,
-                model=record.model,
-                input_tokens=sum(u["input_tokens"] for u in usage),
-                output_tokens=sum(u["output_tokens"] for u in usage),
-                usage=usage,
-                latency_ms=float(record.latency_ms),
-                status=record.status,
-                error_type=record.error_type,
-                request=dict(record.request),
-                response=dict(record.response) if record.response is not None else None,
-                created_at=utcnow(),
+            call_id = record.id or new_id("call")
+            connection.execute(
+                _INSERT_CALL,
+                {
+                    "id": call_id,
+                    "key_id": record.key_id,
+                    "workspace_id": workspace_id,
+                    "endpoint": record.endpoint,
+                    "target_model": record.target_model,
+                    "backend": record.backend,
+                    "model": record.model,
+                    "input_tokens": sum(u["input_tokens"] for u in usage),
+                    "output_tokens": sum(u["output_tokens"] for u in usage),
+                    "usage": usage,
+                    "latency_ms": float(record.latency_ms),
+                    "status": record.status,
+                    "error_type": record.error_type,
+                    "request": dict(record.request),
+                    "response": dict(record.response) if record.response is not None else None,
+                    "created_at": utcnow(),
+                },
             )
-            connection.execute(insert(Call), [_column_values(call)])
         self._workspace_ids[name] = workspace_id
-        return call.id
+        return call_id
 
     def usage_totals(self, workspace: str | None = None) -> list[WorkspaceUsage]:
         """Per-workspace totals, sorted by workspace name.
@@ -415,15 +418,10 @@ def _median_latency(session: Session, workspace_id: str, calls: int) -> float | 
     return sum(middle) / len(middle)
 
 
-def _column_values(row: Call) -> dict[str, Any]:
-    """The values set on a new ``Call``, for a Core insert.
-
-    Columns left unset (``seq``, any with a default) are left out, so the database and
-    the column defaults fill them as the ORM's insert would.
-    """
-    given = vars(row)
-    columns = Call.__table__.columns
-    return {column.key: given[column.key] for column in columns if column.key in given}
+_INSERT_CALL = insert(Call)
+"""The insert of a call record, built once. Every column is given but ``seq``, which the
+database numbers: a Core insert of plain values, without the ORM's unit of work or an
+instance to build per call."""
 
 
 def _usage_dict(entry: UsageEntry) -> dict[str, int]:
