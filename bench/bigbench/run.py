@@ -63,7 +63,12 @@ class ChoiceGrader:
 
 
 def _ask(backend: Any, template: Any, max_tokens: int, timeout: float) -> tuple[str, int]:
-    """One answer to a filled template; (text, calls made)."""
+    """One answer to a filled template; (text, calls made).
+
+    A prefill (a final assistant message) opens the answer the reader sees, so it is
+    put back in front of the reply before the answer is read: an opening
+    ``<thinking>`` or ``<answer>`` tag must count, or the arm would lose for its format.
+    """
     from promptmill.backends.base import ChatRequest, ChatTurn
 
     turns = [ChatTurn(m.role, m.text) for m in template.messages]
@@ -74,7 +79,9 @@ def _ask(backend: Any, template: Any, max_tokens: int, timeout: float) -> tuple[
         temperature=0.0,
         timeout=timeout,
     )
-    return str(backend.chat(request).text), 1
+    last = template.messages[-1]
+    prefill = last.text if last.role == "assistant" else ""
+    return prefill + str(backend.chat(request).text), 1
 
 
 def _template(user: str, system: str = "") -> Any:
