@@ -62,7 +62,7 @@ class ChoiceGrader:
         )
 
 
-def _ask(backend: Any, template: Any, max_tokens: int, timeout: float) -> tuple[str, int]:
+def ask(backend: Any, template: Any, max_tokens: int, timeout: float) -> tuple[str, int]:
     """One answer to a filled template; (text, calls made).
 
     A prefill (a final assistant message) opens the answer the reader sees, so it is
@@ -100,7 +100,7 @@ def _answer_all(
     started = time.perf_counter()
     for item in items:
         try:
-            reply, _ = _ask(backend, fill(item), max_tokens, timeout)
+            reply, _ = ask(backend, fill(item), max_tokens, timeout)
             error = None
         except PromptmillError as exc:
             reply, error = "", f"{exc.error_type}: {exc.message}"
@@ -361,7 +361,7 @@ def overall(results: list[dict[str, Any]]) -> dict[str, Any]:
             ]
             for arm in ARMS[1:]
         },
-        "paired_pooled": {arm: _pooled(results, arm) for arm in ARMS[1:]},
+        "paired_pooled": {arm: pooled(results, arm) for arm in ARMS[1:]},
         "calls": {arm: sum(r["calls"].get(arm, 0) for r in results) for arm in ARMS},
         "seconds": {
             arm: round(sum(r["seconds"].get(arm, 0.0) for r in results), 1) for arm in ARMS
@@ -369,7 +369,7 @@ def overall(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _pooled(results: list[dict[str, Any]], arm: str) -> dict[str, Any]:
+def pooled(results: list[dict[str, Any]], arm: str) -> dict[str, Any]:
     """McNemar over every item of every task (each item weighs the same)."""
     from promptmill.engine.stats import mcnemar_exact
 
@@ -503,7 +503,7 @@ def _draw(results: list[dict[str, Any]]) -> Any:
     return draw
 
 
-def _previous_arms(path: Path, signature: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def previous_arms(path: Path, signature: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per task, the arms an earlier piece wrote to ``path`` under the same configuration.
 
     A full run takes hours on a small machine, so it is run in pieces (``--tasks``,
@@ -582,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
     }
     signature = {"quick": args.quick, "model": model, "target_model": target, **config}
-    earlier = _previous_arms(args.results_dir / "bigbench.json", signature)
+    earlier = previous_arms(args.results_dir / "bigbench.json", signature)
     code = _code_version()
     done: dict[str, dict[str, Any]] = {}
     json_path: Path | None = None
