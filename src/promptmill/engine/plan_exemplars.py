@@ -1,6 +1,6 @@
 """Worked task -> plan exemplars shown to the planning model, as Anthropic's metaprompt does.
 
-Written by us, varied on purpose (a writing service with several inputs, a classifier, an
+Written by us, varied on purpose (a trip-planning service with several inputs, a classifier, an
 extraction to JSON, a reasoning tutor) so a small model sees what a specific plan looks
 like for each kind of task: a context that says who uses the assistant and why, inputs
 that are only what it receives, edge cases, a tone, an exact output specification and
@@ -18,45 +18,44 @@ from typing import Any
 
 PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
-        "a chef for a meal prep planning service",
+        "a travel agent who plans trips for a tour company",
         {
             "task_kind": "write",
-            "role": "professional chef specialising in meal prep",
-            "context": "A meal prep service uses you to plan each client's week of meals; "
-            "its clients are busy people who cook once or twice a week.",
-            "objective": "Plan a week of meal-prep menus with recipes, a shopping list and "
-            "a prep schedule for one client.",
+            "role": "experienced travel agent",
+            "context": "A tour company uses you to plan trips for its customers, who want "
+            "a ready itinerary that fits their dates, budget and interests.",
+            "objective": "Plan a trip with a day-by-day itinerary, bookings to make and a "
+            "cost estimate for one customer.",
             "inputs": [
                 {
-                    "name": "CLIENT_PROFILE",
-                    "description": "The client's diet, allergies, dislikes and servings",
+                    "name": "TRAVELLER_PROFILE",
+                    "description": "Who travels: ages, interests, mobility needs",
                 },
-                {"name": "WEEKLY_BUDGET", "description": "The client's grocery budget"},
-                {"name": "COOKING_TIME", "description": "The days and hours free for cooking"},
+                {"name": "DESTINATION", "description": "The city or region to visit"},
+                {"name": "DATES_AND_BUDGET", "description": "Travel dates and the total budget"},
             ],
             "steps": [
-                "Note every allergy and dietary rule in the client profile",
-                "Choose recipes that keep 4 days in the fridge and share ingredients",
-                "Check the total cost against the budget",
-                "Write the menu, recipes, shopping list and prep schedule",
+                "Note the travellers' needs and interests",
+                "Pick activities that fit the dates, the season and the budget",
+                "Group nearby activities on the same day",
+                "Add up the costs and list what must be booked",
             ],
             "constraints": [
-                "Never use an ingredient the client is allergic to",
-                "Scale every recipe to the client's servings",
+                "Keep the total cost within the budget",
+                "Respect every mobility need",
             ],
             "edge_cases": [
-                "If allergies are not stated, ask about them before planning",
-                "If the budget cannot cover the week, say so and plan the cheapest balanced menu",
+                "If the dates or budget are missing, ask for them before planning",
+                "If the destination is unsafe or closed, say so and suggest another",
             ],
-            "tone": "Friendly and practical",
-            "output_format": "Markdown sections: Menu (a table of days by meals), Recipes, "
-            "Shopping list (with quantities), Prep schedule.",
+            "tone": "Warm and practical",
+            "output_format": "Markdown sections: Itinerary (one heading per day), Bookings, "
+            "Cost estimate (a table).",
             "output_fields": [],
             "examples": [
                 {
-                    "input": "Vegetarian, nut allergy, 2 servings; $80; Sunday 3 hours",
-                    "output": "## Menu\n| Day | Lunch | Dinner |\n|---|---|---|\n"
-                    "| Mon | Lentil soup | Chickpea curry |\n...",
+                    "input": "Couple in their 60s, museums; Lisbon; 3-5 May, EUR 900",
+                    "output": "## Itinerary\n### Day 1\nMorning: Gulbenkian Museum...",
                 }
             ],
         },
