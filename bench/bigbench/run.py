@@ -63,7 +63,7 @@ class ChoiceGrader:
 
 
 def ask(backend: Any, template: Any, max_tokens: int, timeout: float) -> tuple[str, int]:
-    """One answer to a filled template; (text, calls made).
+    """One answer to a filled template; (text, output tokens).
 
     A prefill (a final assistant message) opens the answer the reader sees, so it is
     put back in front of the reply before the answer is read: an opening
@@ -81,7 +81,8 @@ def ask(backend: Any, template: Any, max_tokens: int, timeout: float) -> tuple[s
     )
     last = template.messages[-1]
     prefill = last.text if last.role == "assistant" else ""
-    return prefill + str(backend.chat(request).text), 1
+    reply = backend.chat(request)
+    return prefill + str(reply.text), int(reply.output_tokens)
 
 
 def _template(user: str, system: str = "") -> Any:
@@ -100,10 +101,10 @@ def _answer_all(
     started = time.perf_counter()
     for item in items:
         try:
-            reply, _ = ask(backend, fill(item), max_tokens, timeout)
+            reply, tokens = ask(backend, fill(item), max_tokens, timeout)
             error = None
         except PromptmillError as exc:
-            reply, error = "", f"{exc.error_type}: {exc.message}"
+            reply, tokens, error = "", 0, f"{exc.error_type}: {exc.message}"
         chosen = extract_choice(reply, item.options)
         rows.append(
             {
@@ -112,6 +113,8 @@ def _answer_all(
                 "chosen": chosen,
                 "correct": chosen == item.label,
                 "reply": reply,
+                # An answer stopped by the cap may name an option only in passing.
+                "cut_off": tokens >= max_tokens,
                 "error": error,
             }
         )
@@ -311,6 +314,10 @@ def _summary(task: Task, items: int, train: int, arms: dict[str, dict[str, Any]]
             arm: sum(r["chosen"] is None for r in a["rows"]) if "rows" in a else None
             for arm, a in arms.items()
         },
+        "cut_off": {
+            arm: sum(bool(r.get("cut_off")) for r in a["rows"]) if "rows" in a else None
+            for arm, a in arms.items()
+        },
         "paired": {arm: paired(arms["bare"], arms[arm]) for arm in ARMS[1:]},
         "arms": arms,
     }
@@ -414,6 +421,7 @@ def render_markdown(
             test(r["paired"]["generated"]),
             test(r["paired"]["optimized"]),
             r["arms"]["optimized"].get("label", "-"),
+            " / ".join(str(r["cut_off"][arm]) for arm in ARMS),
             " / ".join(str(r["calls"].get(arm, 0)) for arm in ARMS),
             " / ".join(f"{r['seconds'].get(arm, 0.0):.0f}" for arm in ARMS),
         ]
@@ -433,6 +441,7 @@ def render_markdown(
             x(ratios["optimized"]),
             test(summary["paired_pooled"]["generated"]),
             test(summary["paired_pooled"]["optimized"]),
+            "",
             "",
             " / ".join(str(summary["calls"][arm]) for arm in ARMS),
             " / ".join(f"{summary['seconds'][arm]:.0f}" for arm in ARMS),
@@ -458,6 +467,7 @@ def render_markdown(
             "generated vs bare (McNemar)",
             "optimized vs bare (McNemar)",
             "optimizer's pick",
+            "cut off at the cap b / g / o",
             "calls b / g / o",
             "seconds b / g / o",
         ],

@@ -66,4 +66,4 @@ def test_a_prefill_is_read_as_the_opening_of_the_answer() -> None:
     template = PromptTemplate(
         messages=[PromptMessage.of("user", "Which?"), PromptMessage.of("assistant", "<answer>")]
     )
-    assert ask(_Backend(), template, 8, 1.0) == ("<answer>(B)</answer>", 1)
+    assert ask(_Backend(), template, 8, 1.0)[0] == "<answer>(B)</answer>"
