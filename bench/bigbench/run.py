@@ -421,7 +421,9 @@ def render_markdown(
             test(r["paired"]["generated"]),
             test(r["paired"]["optimized"]),
             r["arms"]["optimized"].get("label", "-"),
-            " / ".join(str(r["cut_off"][arm]) for arm in ARMS),
+            " / ".join(
+                "-" if r["cut_off"][arm] is None else str(r["cut_off"][arm]) for arm in ARMS
+            ),
             " / ".join(str(r["calls"].get(arm, 0)) for arm in ARMS),
             " / ".join(f"{r['seconds'].get(arm, 0.0):.0f}" for arm in ARMS),
         ]
