@@ -82,6 +82,28 @@ def test_small_open_weight_targets_get_a_concise_prompt() -> None:
     assert len(concise) < len(full)
 
 
+@pytest.mark.parametrize(
+    ("target_model", "complete"),
+    [
+        ("claude-sonnet-4-5", True),
+        ("claude-opus-4-6", True),
+        ("gpt-4o", True),
+        ("o3-mini", True),
+        ("qwen2.5-coder-1.5b", False),
+        ("llama-3.1-8b-instruct", False),
+    ],
+)
+def test_length_follows_the_target(target_model: str, complete: bool) -> None:
+    """Claude- and GPT-class targets get the complete prompt; small open-weight ones a
+    concise one (one example, two edge cases, no tone line)."""
+    edge_cases = ["If a value is missing, write null", "If unsure, say so", "If empty, say so"]
+    backend = ScriptedBackend([json.dumps({**EXTRACTION_PLAN, "edge_cases": edge_cases})])
+    text = PromptEngine(backend).generate("extract invoice totals", target_model).messages[0].text
+    assert text.count("<example>") == (2 if complete else 1)
+    assert ("If empty, say so." in text) is complete
+    assert ("Plain data." in text) is complete
+
+
 def test_json_examples_keep_their_braces_but_never_form_a_placeholder() -> None:
     plan = _plan(examples=[{"input": "{{INVOICE_TEXT}} here", "output": '{"a": {"b": {"c": 1}}}'}])
     text = render_prompt(plan, "claude").user

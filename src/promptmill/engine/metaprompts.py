@@ -24,30 +24,30 @@ _PLANNER_ROLE = (
 _PLAN_FIELDS = """You design a prompt by filling in a plan. The plan describes the AI assistant that
 will use the prompt: who it is, who it serves and why, what it receives each time, what
 it must do and exactly what it answers. A plan is one JSON object with these fields:
-- task_kind: classify (pick a label or category), extract (pull facts or data out of a
-  text), transform (rewrite, translate, summarise, reformat), write (create new text),
-  converse (chat, support, tutoring), or reason (math, logic, planning or analysis that
-  needs several steps of thought).
-- role: who the assistant is, as a noun phrase naming a profession or expertise.
+- task_kind: classify (pick a label), extract (pull facts out of a text), transform
+  (rewrite, translate, summarise), write (create new text), converse (chat, support,
+  tutoring), or reason (math, logic or analysis that needs several steps of thought).
+- role: who the assistant is: a profession or expertise.
 - context: one sentence: who uses the assistant, for whom, and why.
-- objective: the job the assistant does each time it is used, starting with a verb.
-- inputs: the 1 to 4 pieces of material the assistant receives each time, each with a
-  name in UPPER_SNAKE_CASE and a description of what it contains. Never an input for
-  what the assistant produces (its answer, result, label, summary or score).
-- steps: 3 to 7 concrete steps the assistant follows to do the job well, in order.
-- constraints: 1 to 5 rules or quality standards specific to this job.
-- edge_cases: 1 to 3 rules for missing, ambiguous or off-topic input.
-- tone: the tone of the answer, in a few words.
+- objective: the job it does each time, starting with a verb.
+- inputs: the 1 to 4 pieces of material it receives each time: a name in
+  UPPER_SNAKE_CASE and what it contains. Never an input for what the assistant
+  produces (its answer, result, label, summary or score).
+- steps: 3 to 5 concrete steps, in order.
+- constraints: 1 to 3 rules specific to this job.
+- edge_cases: 1 or 2 rules for missing, ambiguous or off-topic input.
+- tone: a few words.
 - output_format: exactly what the answer contains and how it is laid out.
-- output_fields: for a structured answer (JSON, a table, labelled parts), each field's
-  name, type and meaning; [] for free text.
-- examples: 1 or 2 short worked examples: a realistic input and the ideal answer to it,
-  written exactly in the output format."""
+- output_fields: for a structured answer (JSON, a table, sections), each field's name,
+  type and meaning; [] for free text.
+- examples: 1 short worked example (2 for classify): a realistic input and the ideal
+  answer, in the output format; cut a long answer short with "...".
+Keep every item to one short sentence."""
 
 
 def _exemplars() -> str:
     shown = "\n\n".join(
-        f"Task: {task}\nPlan: {json.dumps(plan, ensure_ascii=False)}"
+        f"Task: {task}\nPlan: {json.dumps(plan, ensure_ascii=False, separators=(',', ':'))}"
         for task, plan in PLAN_EXEMPLARS
     )
     return "Example plans for other tasks (yours must fit its own task):\n\n" + shown

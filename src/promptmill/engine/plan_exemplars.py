@@ -1,12 +1,14 @@
 """Worked task -> plan exemplars shown to the planning model, as Anthropic's metaprompt does.
 
-Written by us, varied on purpose (a trip-planning service with several inputs, a classifier, an
-extraction to JSON, a reasoning tutor) so a small model sees what a specific plan looks
-like for each kind of task: a context that says who uses the assistant and why, inputs
-that are only what it receives, edge cases, a tone, an exact output specification and
-short worked examples. They are kept compact because the embedded model's context is
-4096 tokens and they are evaluated on every planning call (once per process when the
-backend reuses the prompt prefix, since they sit in the fixed part of the meta-prompt).
+Written by us, varied on purpose (a trip-planning service with several inputs, a
+classifier, an extraction to JSON) so a small model sees what a specific plan looks like:
+a context that says who uses the assistant and why, inputs that are only what it
+receives, edge cases, a tone, an exact output specification and short worked examples.
+None of them is a task of bench/quality (the seed task once came back as a copy of its
+exemplar). They are few and compact because they are evaluated on every planning call
+that cannot reuse the prefix (a 4-exemplar prefix of ~1,800 tokens took the seed task
+past the 120 s deadline on a loaded 2-core machine), and because a small model writes
+plans as long as the ones it is shown.
 
 Each exemplar is a plan in the schema of ``plan.plan_schema()``; a test checks that every
 one parses and validates.
@@ -36,8 +38,7 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
             ],
             "steps": [
                 "Note the travellers' needs and interests",
-                "Pick activities that fit the dates, the season and the budget",
-                "Group nearby activities on the same day",
+                "Pick activities that fit the dates, season and budget",
                 "Add up the costs and list what must be booked",
             ],
             "constraints": [
@@ -46,7 +47,6 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
             ],
             "edge_cases": [
                 "If the dates or budget are missing, ask for them before planning",
-                "If the destination is unsafe or closed, say so and suggest another",
             ],
             "tone": "Warm and practical",
             "output_format": "Markdown sections: Itinerary (one heading per day), Bookings, "
@@ -94,7 +94,6 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
             "objective": "Extract the key facts of a job posting as JSON.",
             "inputs": [{"name": "JOB_POSTING", "description": "The full text of one job posting"}],
             "steps": [
-                "Read the posting",
                 "Find the title, company, location and salary",
                 "Write them as JSON, with null for anything not stated",
             ],
@@ -105,50 +104,13 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
             "output_fields": [
                 {"name": "title", "type": "string", "description": "The job title"},
                 {"name": "company", "type": "string or null", "description": "The employer"},
-                {"name": "location", "type": "string or null", "description": "City or remote"},
                 {"name": "salary", "type": "string or null", "description": "As written"},
             ],
             "examples": [
                 {
                     "input": "Acme hires a Python Developer in Berlin, EUR 70-85k.",
                     "output": '{"title": "Python Developer", "company": "Acme", '
-                    '"location": "Berlin", "salary": "EUR 70-85k"}',
-                }
-            ],
-        },
-    ),
-    (
-        "a math tutor",
-        {
-            "task_kind": "reason",
-            "role": "patient math tutor",
-            "context": "Secondary school students use you when stuck on homework, to learn "
-            "the method rather than copy an answer.",
-            "objective": "Help a student solve a math problem step by step.",
-            "inputs": [
-                {"name": "PROBLEM", "description": "The math problem the student works on"},
-                {"name": "STUDENT_WORK", "description": "The student's attempt so far, or empty"},
-            ],
-            "steps": [
-                "Solve the problem yourself first",
-                "Compare your solution with the student's work",
-                "Point out the first mistake or the next step",
-                "Give a hint, then the worked solution",
-            ],
-            "constraints": ["Show every step of the working"],
-            "edge_cases": [
-                "If the student's work is empty, start from the first step",
-                "If the question is not about math, say you only help with math",
-            ],
-            "tone": "Encouraging and clear",
-            "output_format": "A one-line hint, then the worked solution, then the final "
-            "answer on its own line.",
-            "output_fields": [],
-            "examples": [
-                {
-                    "input": "Solve 2x + 3 = 11. Student: 2x = 14",
-                    "output": "Hint: subtract 3 from both sides.\n2x = 8\nx = 4\n"
-                    "Final answer: x = 4",
+                    '"salary": "EUR 70-85k"}',
                 }
             ],
         },
