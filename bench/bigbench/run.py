@@ -321,8 +321,10 @@ def _summary(task: Task, items: int, train: int, arms: dict[str, dict[str, Any]]
             arm: sum(r["chosen"] is None for r in a["rows"]) if "rows" in a else None
             for arm, a in arms.items()
         },
-        "cut_off": {
-            arm: sum(bool(r.get("cut_off")) for r in a["rows"]) if "rows" in a else None
+        "cut_off": {  # None where the rows predate the count
+            arm: sum(r["cut_off"] for r in a["rows"])
+            if "rows" in a and all("cut_off" in r for r in a["rows"])
+            else None
             for arm, a in arms.items()
         },
         "paired": {arm: paired(arms["bare"], arms[arm]) for arm in ARMS[1:]},
