@@ -6,6 +6,12 @@ answers every item twice, through promptmill's ``LocalBackend.chat`` at temperat
 (a) with the generated prompt filled with the item (rule in ``answers.fill_prompt``),
 (b) with the bare task description followed by the item. One lenient extractor reads
 both arms' answers. Reported: accuracy of (a) and (b), and the ratio (a)/(b).
+
+``--reasoning-arm`` adds (c): the generated prompt with the instruction to reason step by
+step in ``<thinking>`` tags before the final answer (``metaprompts.REASONING_INSTRUCTION``,
+the one the optimizer tries), under its own ``--reasoning-max-tokens``. Comparing (a) and
+(c) on the same items is how promptmill decides, by measurement, which task kinds get
+reasoning (issue 9, item 2).
 """
 
 from __future__ import annotations
@@ -58,8 +64,11 @@ def run_set(
     items: list[dict[str, Any]],
     max_tokens: int,
     timeout: float,
+    reasoning_max_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """Generate the set's prompt, then answer each item with both arms."""
+    """Generate the set's prompt, then answer each item with both arms (three with
+    ``reasoning_max_tokens``: the generated prompt told to reason first)."""
+    from promptmill.engine.metaprompts import REASONING_INSTRUCTION
     from promptmill.errors import PromptmillError
 
     t0 = time.perf_counter()
@@ -79,7 +88,10 @@ def run_set(
         + (f": FAILED {generate_error}" if generate_error else ""),
         file=sys.stderr,
     )
-    arm_names = ("bare",) if generate_error else ("generated", "bare")
+    arm_names: tuple[str, ...] = ("bare",) if generate_error else ("generated", "bare")
+    if reasoning_max_tokens and not generate_error:
+        arm_names = (*arm_names, "reasoning")
+    arm_tokens = {"generated": max_tokens, "bare": max_tokens, "reasoning": reasoning_max_tokens}
 
     rows: list[dict[str, Any]] = []
     for index, item in enumerate(items, 1):
@@ -87,12 +99,15 @@ def run_set(
         arms = {
             "generated": (filled_system, filled_user),
             "bare": ("", f"{task_set['task']}\n\n{item['input']}"),
+            "reasoning": (filled_system, f"{filled_user}\n\n{REASONING_INSTRUCTION}"),
         }
         row: dict[str, Any] = {"id": item["id"], "gold": item["label"]}
         for arm in arm_names:
             arm_system, arm_user = arms[arm]
             try:
-                reply = _ask(engine.backend, arm_system, arm_user, max_tokens, timeout)
+                reply = _ask(
+                    engine.backend, arm_system, arm_user, arm_tokens[arm] or max_tokens, timeout
+                )
             except PromptmillError as exc:
                 reply = ""
                 row[f"{arm}_error"] = str(exc)
@@ -110,8 +125,8 @@ def run_set(
         )
 
     n = len(rows)
-    accuracy: dict[str, float | None] = {"generated": None, "bare": None}
-    unparsed: dict[str, int | None] = {"generated": None, "bare": None}
+    accuracy: dict[str, float | None] = {"generated": None, "bare": None, "reasoning": None}
+    unparsed: dict[str, int | None] = {"generated": None, "bare": None, "reasoning": None}
     for arm in arm_names:
         accuracy[arm] = sum(row[arm]["correct"] for row in rows) / n if n else 0.0
         unparsed[arm] = sum(row[arm]["predicted"] is None for row in rows)
@@ -127,6 +142,8 @@ def run_set(
             if generated_accuracy is not None and bare_accuracy is not None
             else None
         ),
+        "accuracy_reasoning": accuracy["reasoning"],
+        "reasoning_max_tokens": reasoning_max_tokens if "reasoning" in arm_names else None,
         "unparsed": unparsed,
         "generate_error": generate_error,
         "generate_seconds": generate_seconds,
@@ -161,6 +178,33 @@ def render_markdown(model: str, sets: list[dict[str, Any]], chart: str | None) -
         ],
         rows,
     )
+    reasoned = [s for s in sets if s.get("accuracy_reasoning") is not None]
+    if reasoned:
+        text += (
+            "\n\nReasoning against a direct answer (same generated prompt, plus the "
+            "instruction to reason in `<thinking>` tags first):\n\n"
+            + markdown_table(
+                [
+                    "set",
+                    "items",
+                    "(a) direct",
+                    "(c) reasoning first",
+                    "max tokens (c)",
+                    "unparsed (c)",
+                ],
+                [
+                    [
+                        s["name"],
+                        s["items"],
+                        _pct(s["accuracy_generated"]),
+                        _pct(s["accuracy_reasoning"]),
+                        s["reasoning_max_tokens"],
+                        s["unparsed"]["reasoning"],
+                    ]
+                    for s in reasoned
+                ],
+            )
+        )
     for s in sets:
         if s["generate_error"]:
             text += (
@@ -220,6 +264,17 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, help=f"items per set (default: all; {QUICK_ITEMS} with --quick)"
     )
     parser.add_argument("--max-tokens", type=int, default=160, help="answer length cap (both arms)")
+    parser.add_argument(
+        "--reasoning-arm",
+        action="store_true",
+        help="add arm (c): the generated prompt told to reason step by step first",
+    )
+    parser.add_argument(
+        "--reasoning-max-tokens",
+        type=int,
+        default=400,
+        help="answer length cap of arm (c), which writes its reasoning before the answer",
+    )
     args = parser.parse_args(argv)
 
     from promptmill.backends.local import LocalBackend
@@ -248,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                 task_set["items"][:limit],
                 args.max_tokens,
                 settings.request_timeout,
+                args.reasoning_max_tokens if args.reasoning_arm else None,
             )
         )
         # Written after every set, so a long run that is stopped still leaves its figures.

@@ -21,7 +21,13 @@ from hypothesis import strategies as st
 from promptmill.backends.base import ChatRequest
 from promptmill.engine import metaprompts
 from promptmill.engine.cases import TestCase
-from promptmill.engine.fewshot import add_examples, choose_examples, render_examples
+from promptmill.engine.fewshot import (
+    ANSWER_LIKE_EXAMPLES,
+    add_examples,
+    answer_format,
+    choose_examples,
+    render_examples,
+)
 from promptmill.engine.optimize import PromptOptimizer, adapt_variables, split_cases
 from promptmill.engine.versions import PromptTemplate
 from promptmill.errors import InvalidRequestError
@@ -133,6 +139,33 @@ def test_an_improvement_written_from_failures_can_win() -> None:
     assert "{{NUMBER}}" in result.prompt.messages[0].text
 
 
+def test_examples_come_first_closed_by_an_instruction_to_answer_like_them() -> None:
+    result = optimize(ScriptedBackend(responder=model(examples_help=True)))
+    # Every few-shot candidate is perfect; the one showing fewest examples is scored on
+    # the most cases, so it wins.
+    assert result.label == "few-shot (1 example), answer like them"
+    text = result.prompt.messages[0].text
+    assert text.index("<examples>") < text.index("{{NUMBER}}")
+    assert text.endswith(ANSWER_LIKE_EXAMPLES)
+
+
+def test_labelled_outputs_get_a_candidate_naming_their_form() -> None:
+    def answer(request: ChatRequest) -> str:
+        text = request.turns[0].text
+        return _truth(request) if "these answers: even, odd." in text else "It is even"
+
+    result = optimize(ScriptedBackend(responder=answer))
+    assert result.label == "original, answer form named"
+    assert result.prompt.messages[0].text.startswith(ORIGINAL.messages[0].text)
+
+
+def test_free_text_outputs_get_no_answer_form() -> None:
+    assert answer_format(["even", "odd", "(A)"]) is not None
+    assert answer_format(["a summary\nover two lines"]) is None
+    assert answer_format(["x" * 41]) is None
+    assert answer_format([str(n) for n in range(13)]) is None
+
+
 def test_a_reasoning_variant_can_win_and_keeps_the_answer_format() -> None:
     result = optimize(ScriptedBackend(responder=model(reasoning_helps=True)))
     assert result.label == "original with reasoning"
@@ -155,7 +188,9 @@ def test_every_candidate_tried_is_reported_with_its_scores() -> None:
     result = optimize(ScriptedBackend(responder=model()))
     assert result.candidates[0].label == "original" and result.candidates[0].gain == 0.0
     labels = [c.label for c in result.candidates]
-    assert labels[1:4] == [
+    assert labels[1:6] == [
+        "few-shot (3 examples), answer like them",
+        "original, answer form named",
         "few-shot (3 examples)",
         "improved from failures",
         "original with reasoning",
@@ -194,7 +229,8 @@ def test_a_tie_goes_to_a_candidate_only_when_it_needs_fewer_tokens() -> None:
     result = optimize(ScriptedBackend(responder=model()), prompt=long_original)
     assert result.label == "improved from failures"
     assert result.train.score == result.original_train.score
-    chosen, original = result.candidates[2], result.candidates[0]
+    chosen = next(c for c in result.candidates if c.label == result.label)
+    original = result.candidates[0]
     assert chosen.mean_input_tokens < original.mean_input_tokens
 
 
@@ -265,7 +301,10 @@ def test_the_budget_is_spent_exactly_when_it_fits_whole_candidates() -> None:
     backend = ScriptedBackend(responder=model(examples_help=True))
     result = optimize(backend, budget=21)
     assert len(backend.requests) == result.calls == 21
-    assert [c.label for c in result.candidates] == ["original", "few-shot (3 examples)"]
+    assert [c.label for c in result.candidates] == [
+        "original",
+        "few-shot (3 examples), answer like them",
+    ]
     assert "no room" in result.stopped
 
 

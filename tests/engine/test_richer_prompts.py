@@ -6,6 +6,7 @@ shown worked exemplars in a fixed prefix."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -26,6 +27,8 @@ from promptmill.engine.plan import (
 from promptmill.engine.plan_exemplars import PLAN_EXEMPLARS
 from promptmill.engine.render import render_prompt
 from tests.fakes.scripted_backend import ScriptedBackend
+
+QUALITY_TASKS = Path(__file__).resolve().parents[2] / "bench" / "quality" / "tasks.json"
 
 FAMILIES: list[Family] = ["claude", "openai", "openai_reasoning", "gemini", "open"]
 
@@ -79,6 +82,28 @@ def test_small_open_weight_targets_get_a_concise_prompt() -> None:
     assert len(concise) < len(full)
 
 
+@pytest.mark.parametrize(
+    ("target_model", "complete"),
+    [
+        ("claude-sonnet-4-5", True),
+        ("claude-opus-4-6", True),
+        ("gpt-4o", True),
+        ("o3-mini", True),
+        ("qwen2.5-coder-1.5b", False),
+        ("llama-3.1-8b-instruct", False),
+    ],
+)
+def test_length_follows_the_target(target_model: str, complete: bool) -> None:
+    """Claude- and GPT-class targets get the complete prompt; small open-weight ones a
+    concise one (one example, two edge cases, no tone line)."""
+    edge_cases = ["If a value is missing, write null", "If unsure, say so", "If empty, say so"]
+    backend = ScriptedBackend([json.dumps({**EXTRACTION_PLAN, "edge_cases": edge_cases})])
+    text = PromptEngine(backend).generate("extract invoice totals", target_model).messages[0].text
+    assert text.count("<example>") == (2 if complete else 1)
+    assert ("If empty, say so." in text) is complete
+    assert ("Plain data." in text) is complete
+
+
 def test_json_examples_keep_their_braces_but_never_form_a_placeholder() -> None:
     plan = _plan(examples=[{"input": "{{INVOICE_TEXT}} here", "output": '{"a": {"b": {"c": 1}}}'}])
     text = render_prompt(plan, "claude").user
@@ -126,10 +151,19 @@ def test_the_planners_fixed_part_comes_first_and_the_request_last() -> None:
     engine.generate("classify invoices by supplier country", "gpt-4o")
     first, second = backend.requests
     assert first.system == second.system  # one reusable prefix for every call
-    assert "Task: a chef for a meal prep planning service" in first.system
+    assert "Task: a travel agent who plans trips" in first.system
     assert "invoice" not in first.system
-    assert first.turns[0].text.rstrip().endswith("Reply with the JSON plan only.")
+    assert (
+        first.turns[0].text.rstrip().endswith("extract invoice totals as JSON\n</task_description>")
+    )
     assert "gpt-4o" in second.turns[0].text
+
+
+def test_no_planner_exemplar_is_a_task_of_the_quality_benchmark() -> None:
+    """An exemplar that is itself a benchmark task gets copied, not planned (the seed task
+    once came back as its exemplar's plan)."""
+    tasks = {t["task"].lower() for t in json.loads(QUALITY_TASKS.read_text())["tasks"]}
+    assert not tasks & {task.lower() for task, _ in PLAN_EXEMPLARS}
 
 
 def _input(name: str, description: str = "the material it receives") -> PlanInput:

@@ -8,6 +8,10 @@ of ``<example>``s for Claude, a Markdown section with XML-delimited inputs for G
 open-weight models, labelled plain text for Gemini. The block goes just before the
 prompt's inputs, where the examples read as "answers like these, now this one";
 a prompt without variables gets them at the end of its last user message.
+
+Small models often answer a labelled task at length and bury the label; the examples
+show the form of an answer, and ``ANSWER_LIKE_EXAMPLES`` or ``answer_format`` (for a
+prompt without examples) says so in words after the input, where it is read last.
 """
 
 from __future__ import annotations
@@ -21,6 +25,33 @@ from promptmill.engine.render import tag_name
 from promptmill.engine.types import PromptMessage
 from promptmill.engine.versions import PromptTemplate
 from promptmill.eval_types import TestCase
+
+ANSWER_LIKE_EXAMPLES = (
+    "Give only the output for this input, in exactly the form of the examples' outputs, "
+    "with nothing before or after it."
+)
+"""Closes a prompt given examples: answer as they do, and only that."""
+# Expected outputs count as labels (whose form can be named) up to these limits.
+MAX_LABELS = 12
+MAX_LABEL_CHARS = 40
+
+
+def answer_format(expected: Sequence[str]) -> str | None:
+    """An instruction naming the form of the answers, when the expected outputs are labels.
+
+    Labels are a few short one-line outputs (at most ``MAX_LABELS`` distinct ones of
+    ``MAX_LABEL_CHARS`` characters); free-text outputs have no form to name, so None.
+    """
+    labels = sorted({value.strip() for value in expected})
+    if not labels or len(labels) > MAX_LABELS:
+        return None
+    if any(not label or len(label) > MAX_LABEL_CHARS or "\n" in label for label in labels):
+        return None
+    return (
+        "Give only the final answer, in the same form as these answers: "
+        + ", ".join(labels)
+        + ". Write nothing before or after it."
+    )
 
 
 def choose_examples(

@@ -7,12 +7,16 @@ within a budget of model calls:
 1. The cases are split, seeded, into training and held-out cases.
 2. The original prompt (or, given a task, the prompt ``PromptEngine.generate`` writes
    for it) is evaluated on every training case.
-3. Candidates are proposed and evaluated on the training cases, in this order: few-shot
-   variants (k = 3, then 1 and 2 examples from the training cases, chosen to cover the
-   expected outputs, failures first), the original improved by ``PromptEngine.improve``
-   with feedback written from its failing training cases, the original with a
-   reasoning instruction (or, when it asks for reasoning, without), and the best
-   candidate so far with reasoning.
+3. Candidates are proposed and evaluated on the training cases, in this order: the
+   original with k = 3 examples from the training cases (chosen to cover the expected
+   outputs, failures first) and an instruction to answer in the examples' form; the
+   original with that form named in words, when the expected outputs are labels (small
+   models bury a right answer in prose, or never reach it); the same examples without
+   the instruction; the original improved by ``PromptEngine.improve`` with feedback
+   written from its failing training cases; the original with a reasoning instruction
+   (or, when it asks for reasoning, without); 1 and 2 examples with the instruction;
+   and the best candidate so far with reasoning. Cheap candidates (no model call to
+   write them) come first, so a small budget still tries them.
 4. The best candidate and the original are evaluated on the held-out cases.
 
 A candidate is never scored on the training cases it shows or quotes (its examples, the
@@ -44,7 +48,13 @@ from promptmill.engine import metaprompts
 from promptmill.engine.cases import check_cases_fill
 from promptmill.engine.evaluation import Evaluator, Variant
 from promptmill.engine.families import model_family
-from promptmill.engine.fewshot import add_examples, choose_examples, render_examples
+from promptmill.engine.fewshot import (
+    ANSWER_LIKE_EXAMPLES,
+    add_examples,
+    answer_format,
+    choose_examples,
+    render_examples,
+)
 from promptmill.engine.graders import JUDGE_ATTEMPTS, Grader, RubricGrader, validate_graders
 from promptmill.engine.pipeline import PLAN_ATTEMPTS, PromptEngine
 from promptmill.engine.render import tag_name
@@ -410,20 +420,37 @@ class _Run:
         family = model_family(self.target_model)
         variables = original.variables
 
-        def few_shot(k: int) -> _Proposal:
+        def few_shot(k: int, *, instructed: bool) -> _Proposal:
             chosen = choose_examples(self.cases, labelled, k, failed=failed, seed=self.seed)
             block = render_examples([self.cases[i] for i in chosen], family, variables)
+            label = f"few-shot ({len(chosen)} example{'s' if len(chosen) != 1 else ''})"
+
+            def build() -> PromptTemplate:
+                shown = add_examples(original, block)
+                return with_instruction(shown, ANSWER_LIKE_EXAMPLES) if instructed else shown
+
             return _Proposal(
-                f"few-shot ({len(chosen)} example{'s' if len(chosen) != 1 else ''})",
+                f"{label}, answer like them" if instructed else label,
                 "few_shot",
                 0,
                 frozenset(chosen),
-                lambda: add_examples(original, block),
+                build,
             )
 
         most = min(MAX_EXAMPLES, len(labelled) - 1)
         if most >= 1:
-            yield few_shot(most)
+            yield few_shot(most, instructed=True)
+        named = answer_format([str(self.cases[i].expected) for i in labelled])
+        if named is not None:
+            yield _Proposal(
+                "original, answer form named",
+                "direct",
+                0,
+                frozenset(),
+                lambda: with_instruction(original, named),
+            )
+        if most >= 1:
+            yield few_shot(most, instructed=False)
         quoted = [i for i in failed if self.cases[i].expected is not None][:MAX_QUOTED_FAILURES]
         if quoted:
             yield _Proposal(
@@ -450,7 +477,7 @@ class _Run:
                 lambda: with_instruction(original, metaprompts.REASONING_INSTRUCTION),
             )
         for k in range(1, most):
-            yield few_shot(k)
+            yield few_shot(k, instructed=True)
         best = self.candidates[self._best()]
         if best.kind in ("few_shot", "improved") and best.prompt is not None:
             best_prompt = best.prompt
