@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,11 @@ class CallRecorder:
         status: int,
         error_type: str | None = None,
         response: dict[str, Any] | None = None,
+        usage: Sequence[Any] | None = None,
     ) -> None:
+        """Write the record. ``usage`` is the engine's own (``MeteredUsage`` entries carry
+        reused/evaluated input tokens and seconds, which the response body has no room
+        for); without it the response body's ``usage`` is recorded."""
         from promptmill.store import CallRecord
 
         engine = self.state.engine
@@ -59,7 +64,7 @@ class CallRecorder:
             target_model=target_model if isinstance(target_model, str) else None,
             backend=engine.backend.name if engine else "",
             model=engine.backend.model if engine else "",
-            usage=list(response["usage"]) if response else [],
+            usage=list(usage) if usage is not None else list(response["usage"]) if response else [],
             latency_ms=(time.perf_counter() - self.started) * 1000.0,
             status=status,
             error_type=error_type,

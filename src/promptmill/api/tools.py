@@ -208,7 +208,9 @@ async def serve_tool_call(
     except Exception:
         await recorder.record(status=500, error_type="api_error")
         raise
-    await recorder.record(status=200, response=result.model_dump(mode="json"))
+    await recorder.record(
+        status=200, response=result.model_dump(mode="json"), usage=getattr(result, "usage", None)
+    )
     return result
 
 
