@@ -10,8 +10,8 @@ prefix, and puts it back before the family's next call:
 
 - a family is named by the call's system text (the fixed part of every meta-prompt and
   of most user prompts), or by the start of the first message when there is none;
-- a family's fixed prefix is learnt, not declared: the tokens its last two prompts
-  share (at least ``MIN_PREFIX_TOKENS`` of them);
+- a family's fixed prefix is learnt, not declared: the fewest tokens two of its
+  consecutive prompts have shared (at least ``MIN_PREFIX_TOKENS``);
 - the state is saved lazily, when a call of *another* family is about to overwrite it:
   the live context is cut back to the fixed prefix and copied (llama.cpp's
   ``llama_state_get_data``, the KV cells only, never llama-cpp-python's per-token logits
@@ -115,7 +115,9 @@ class PrefixStates:
         """Note a finished call's prompt: the family's fixed prefix is what its prompts share."""
         previous = self._last_prompt.get(family)
         if previous is not None:
-            shared = shared_prefix(previous, prompt)
+            # The smallest share seen: a repair turn shares its whole first prompt and
+            # reply with it, the next task only the fixed part.
+            shared = min(shared_prefix(previous, prompt), self._prefix_length.get(family, 1 << 30))
             if shared >= MIN_PREFIX_TOKENS:
                 self._prefix_length[family] = shared
             else:
