@@ -6,6 +6,7 @@ shown worked exemplars in a fixed prefix."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -26,6 +27,8 @@ from promptmill.engine.plan import (
 from promptmill.engine.plan_exemplars import PLAN_EXEMPLARS
 from promptmill.engine.render import render_prompt
 from tests.fakes.scripted_backend import ScriptedBackend
+
+QUALITY_TASKS = Path(__file__).resolve().parents[2] / "bench" / "quality" / "tasks.json"
 
 FAMILIES: list[Family] = ["claude", "openai", "openai_reasoning", "gemini", "open"]
 
@@ -126,10 +129,19 @@ def test_the_planners_fixed_part_comes_first_and_the_request_last() -> None:
     engine.generate("classify invoices by supplier country", "gpt-4o")
     first, second = backend.requests
     assert first.system == second.system  # one reusable prefix for every call
-    assert "Task: a chef for a meal prep planning service" in first.system
+    assert "Task: a travel agent who plans trips" in first.system
     assert "invoice" not in first.system
-    assert first.turns[0].text.rstrip().endswith("Reply with the JSON plan only.")
+    assert (
+        first.turns[0].text.rstrip().endswith("extract invoice totals as JSON\n</task_description>")
+    )
     assert "gpt-4o" in second.turns[0].text
+
+
+def test_no_planner_exemplar_is_a_task_of_the_quality_benchmark() -> None:
+    """An exemplar that is itself a benchmark task gets copied, not planned (the seed task
+    once came back as its exemplar's plan)."""
+    tasks = {t["task"].lower() for t in json.loads(QUALITY_TASKS.read_text())["tasks"]}
+    assert not tasks & {task.lower() for task, _ in PLAN_EXEMPLARS}
 
 
 def _input(name: str, description: str = "the material it receives") -> PlanInput:

@@ -60,9 +60,11 @@ from promptmill.types import check_message_order
 __all__ = ["PromptEngine"]
 
 PLAN_ATTEMPTS = 3
-# A full plan (context, edge cases, output fields, one or two examples) is 400-800 tokens;
-# with the exemplars in the fixed prefix a repair round still fits a 4096-token context.
-PLAN_MAX_TOKENS = 1100
+# A compact plan (context, edge cases, output fields, one or two short examples) is
+# 300-600 tokens; the cap stops a small model's repeat loops early (a cut-off plan is
+# closed and validated, see ``plan.close_json_prefix``) and keeps a repair round inside
+# a 4096-token context and the request deadline.
+PLAN_MAX_TOKENS = 800
 TEMPLATIZE_MAX_TOKENS = 500
 MAX_TEMPLATE_VARIABLES = 12
 

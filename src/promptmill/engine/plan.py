@@ -22,11 +22,11 @@ from promptmill.engine.checks import is_chatter, strip_tags, to_variable_name
 # path. Array sizes are bounded (one forced token each), which also cuts off the
 # repeat-the-last-item loops of small models; ``parse_plan`` trims the rest.
 MAX_INPUTS = 4
-MAX_STEPS = 7
-MAX_CONSTRAINTS = 5
-MAX_EXAMPLES = 3
-MAX_EDGE_CASES = 4
-MAX_OUTPUT_FIELDS = 8
+MAX_STEPS = 6
+MAX_CONSTRAINTS = 4
+MAX_EXAMPLES = 2
+MAX_EDGE_CASES = 3
+MAX_OUTPUT_FIELDS = 6
 # Must-keep requirements of an improved prompt may add constraints beyond the model's five.
 MAX_KEPT_CONSTRAINTS = 12
 

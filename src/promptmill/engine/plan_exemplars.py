@@ -1,12 +1,14 @@
 """Worked task -> plan exemplars shown to the planning model, as Anthropic's metaprompt does.
 
-Written by us, varied on purpose (a writing service with several inputs, a classifier, an
-extraction to JSON, a reasoning tutor) so a small model sees what a specific plan looks
-like for each kind of task: a context that says who uses the assistant and why, inputs
-that are only what it receives, edge cases, a tone, an exact output specification and
-short worked examples. They are kept compact because the embedded model's context is
-4096 tokens and they are evaluated on every planning call (once per process when the
-backend reuses the prompt prefix, since they sit in the fixed part of the meta-prompt).
+Written by us, varied on purpose (a trip-planning service with several inputs, a
+classifier, an extraction to JSON) so a small model sees what a specific plan looks like:
+a context that says who uses the assistant and why, inputs that are only what it
+receives, edge cases, a tone, an exact output specification and short worked examples.
+None of them is a task of bench/quality (the seed task once came back as a copy of its
+exemplar). They are few and compact because they are evaluated on every planning call
+that cannot reuse the prefix (a 4-exemplar prefix of ~1,800 tokens took the seed task
+past the 120 s deadline on a loaded 2-core machine), and because a small model writes
+plans as long as the ones it is shown.
 
 Each exemplar is a plan in the schema of ``plan.plan_schema()``; a test checks that every
 one parses and validates.
@@ -18,45 +20,42 @@ from typing import Any
 
 PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
-        "a chef for a meal prep planning service",
+        "a travel agent who plans trips for a tour company",
         {
             "task_kind": "write",
-            "role": "professional chef specialising in meal prep",
-            "context": "A meal prep service uses you to plan each client's week of meals; "
-            "its clients are busy people who cook once or twice a week.",
-            "objective": "Plan a week of meal-prep menus with recipes, a shopping list and "
-            "a prep schedule for one client.",
+            "role": "experienced travel agent",
+            "context": "A tour company uses you to plan trips for its customers, who want "
+            "a ready itinerary that fits their dates, budget and interests.",
+            "objective": "Plan a trip with a day-by-day itinerary, bookings to make and a "
+            "cost estimate for one customer.",
             "inputs": [
                 {
-                    "name": "CLIENT_PROFILE",
-                    "description": "The client's diet, allergies, dislikes and servings",
+                    "name": "TRAVELLER_PROFILE",
+                    "description": "Who travels: ages, interests, mobility needs",
                 },
-                {"name": "WEEKLY_BUDGET", "description": "The client's grocery budget"},
-                {"name": "COOKING_TIME", "description": "The days and hours free for cooking"},
+                {"name": "DESTINATION", "description": "The city or region to visit"},
+                {"name": "DATES_AND_BUDGET", "description": "Travel dates and the total budget"},
             ],
             "steps": [
-                "Note every allergy and dietary rule in the client profile",
-                "Choose recipes that keep 4 days in the fridge and share ingredients",
-                "Check the total cost against the budget",
-                "Write the menu, recipes, shopping list and prep schedule",
+                "Note the travellers' needs and interests",
+                "Pick activities that fit the dates, season and budget",
+                "Add up the costs and list what must be booked",
             ],
             "constraints": [
-                "Never use an ingredient the client is allergic to",
-                "Scale every recipe to the client's servings",
+                "Keep the total cost within the budget",
+                "Respect every mobility need",
             ],
             "edge_cases": [
-                "If allergies are not stated, ask about them before planning",
-                "If the budget cannot cover the week, say so and plan the cheapest balanced menu",
+                "If the dates or budget are missing, ask for them before planning",
             ],
-            "tone": "Friendly and practical",
-            "output_format": "Markdown sections: Menu (a table of days by meals), Recipes, "
-            "Shopping list (with quantities), Prep schedule.",
+            "tone": "Warm and practical",
+            "output_format": "Markdown sections: Itinerary (one heading per day), Bookings, "
+            "Cost estimate (a table).",
             "output_fields": [],
             "examples": [
                 {
-                    "input": "Vegetarian, nut allergy, 2 servings; $80; Sunday 3 hours",
-                    "output": "## Menu\n| Day | Lunch | Dinner |\n|---|---|---|\n"
-                    "| Mon | Lentil soup | Chickpea curry |\n...",
+                    "input": "Couple in their 60s, museums; Lisbon; 3-5 May, EUR 900",
+                    "output": "## Itinerary\n### Day 1\nMorning: Gulbenkian Museum...",
                 }
             ],
         },
@@ -95,7 +94,6 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
             "objective": "Extract the key facts of a job posting as JSON.",
             "inputs": [{"name": "JOB_POSTING", "description": "The full text of one job posting"}],
             "steps": [
-                "Read the posting",
                 "Find the title, company, location and salary",
                 "Write them as JSON, with null for anything not stated",
             ],
@@ -106,50 +104,13 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
             "output_fields": [
                 {"name": "title", "type": "string", "description": "The job title"},
                 {"name": "company", "type": "string or null", "description": "The employer"},
-                {"name": "location", "type": "string or null", "description": "City or remote"},
                 {"name": "salary", "type": "string or null", "description": "As written"},
             ],
             "examples": [
                 {
                     "input": "Acme hires a Python Developer in Berlin, EUR 70-85k.",
                     "output": '{"title": "Python Developer", "company": "Acme", '
-                    '"location": "Berlin", "salary": "EUR 70-85k"}',
-                }
-            ],
-        },
-    ),
-    (
-        "a math tutor",
-        {
-            "task_kind": "reason",
-            "role": "patient math tutor",
-            "context": "Secondary school students use you when stuck on homework, to learn "
-            "the method rather than copy an answer.",
-            "objective": "Help a student solve a math problem step by step.",
-            "inputs": [
-                {"name": "PROBLEM", "description": "The math problem the student works on"},
-                {"name": "STUDENT_WORK", "description": "The student's attempt so far, or empty"},
-            ],
-            "steps": [
-                "Solve the problem yourself first",
-                "Compare your solution with the student's work",
-                "Point out the first mistake or the next step",
-                "Give a hint, then the worked solution",
-            ],
-            "constraints": ["Show every step of the working"],
-            "edge_cases": [
-                "If the student's work is empty, start from the first step",
-                "If the question is not about math, say you only help with math",
-            ],
-            "tone": "Encouraging and clear",
-            "output_format": "A one-line hint, then the worked solution, then the final "
-            "answer on its own line.",
-            "output_fields": [],
-            "examples": [
-                {
-                    "input": "Solve 2x + 3 = 11. Student: 2x = 14",
-                    "output": "Hint: subtract 3 from both sides.\n2x = 8\nx = 4\n"
-                    "Final answer: x = 4",
+                    '"salary": "EUR 70-85k"}',
                 }
             ],
         },
