@@ -152,7 +152,11 @@ def test_local_generate_quick_sets_generate_against_the_decode_bound_and_counts_
 
 def test_local_grammar_quick_compares_constrained_and_free_decoding(tmp_path: Path) -> None:
     data = run_bench("local", tmp_path, {}, "grammar", output="local_grammar")
-    assert {row["arm"] for row in data["runs"]} == {"free", "constrained"}
+    assert {row["arm"] for row in data["runs"]} == {
+        "free",
+        "constrained",
+        "constrained-grammar-first",
+    }
     assert data["constrained_over_free"] > 0
 
 

@@ -171,6 +171,35 @@ def test_json_schema_output_is_enforced_while_decoding(tiny: LocalBackend) -> No
     assert reply.input_tokens > 0 and reply.output_tokens > 0
 
 
+def test_lazy_grammar_checks_give_the_same_greedy_output_as_grammar_first_sampling(
+    home: Path,
+) -> None:
+    from llama_cpp import Llama
+
+    from promptmill.backends.lazy_grammar import LazyGrammarLlama
+    from promptmill.backends.local import without_weight_repacking
+    from promptmill.engine.plan import plan_schema
+
+    path, _ = resolve_model_path("smollm2-135m", Settings(home=home).model_cache_path)
+    messages = [
+        {"role": "system", "content": "You plan prompts. Reply with the JSON plan only."},
+        {"role": "user", "content": "Plan a prompt for a spam filter for emails."},
+    ]
+    texts = []
+    for kind in (Llama, LazyGrammarLlama):
+        with without_weight_repacking():
+            llama = kind(model_path=str(path), n_ctx=1024, seed=7, verbose=False)
+        completion: Any = llama.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=48,
+            temperature=0.0,
+            response_format={"type": "json_object", "schema": plan_schema()},
+        )
+        texts.append(completion["choices"][0]["message"]["content"])
+    assert texts[0] == texts[1]
+    assert texts[0].startswith("{")
+
+
 def test_a_request_may_name_the_model_the_backend_runs(tiny: LocalBackend) -> None:
     request = ChatRequest(turns=[ChatTurn("user", "Say hi.")], max_tokens=4, model=tiny.model)
 

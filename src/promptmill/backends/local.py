@@ -6,7 +6,8 @@ are serialised by a lock. The queue before it is bounded: at most ``max_queue`` 
 wait while one runs, and the next is refused at once with ``OverloadedError`` (the
 API's 529, with ``retry-after``); a waiting call that cannot get the model before its
 deadline gets the same, rather than queueing forever. JSON-schema
-constraints are enforced while decoding with llama.cpp's grammar support.
+constraints are enforced while decoding with llama.cpp's grammar support, checked per
+sampled token (``lazy_grammar``) rather than over the whole vocabulary.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from llama_cpp import Llama
 
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
+from promptmill.backends.lazy_grammar import LazyGrammarLlama
 from promptmill.backends.prefix_states import PrefixStates, family_of, shared_prefix
 from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 
@@ -90,7 +92,7 @@ class LocalBackend:
         self.seed = seed
         started = time.perf_counter()
         with without_weight_repacking():
-            self._llama: Llama = Llama(
+            self._llama: Llama = LazyGrammarLlama(
                 model_path=str(model_path),
                 n_ctx=context,
                 n_threads=self.threads,
