@@ -406,7 +406,11 @@ def usage(workspace: str | None, as_json: bool) -> None:
     """Show calls, errors, tokens and latency per workspace.
 
     Also counts the calls per endpoint. Errors are calls answered with an HTTP status
-    of 400 or more; latency is the mean and the median (p50) in milliseconds.
+    of 400 or more; latency is the mean and the median (p50) in milliseconds. "reused
+    tok" are input tokens the backend served from a cache rather than evaluated (the
+    embedded model's kept prompt prefix, Anthropic's and OpenAI's prompt caches) and
+    "model s" the seconds the backend spent, over the calls whose backend reported them
+    ("-" when none did).
     """
     import json
 
@@ -429,13 +433,25 @@ def usage(workspace: str | None, as_json: bool) -> None:
             str(t.errors),
             str(t.input_tokens),
             str(t.output_tokens),
+            str(t.reused_input_tokens) if t.reused_input_tokens is not None else "-",
+            f"{t.model_seconds:.1f}" if t.model_seconds is not None else "-",
             ms(t.mean_latency_ms),
             ms(t.p50_latency_ms),
             ", ".join(f"{name}={count}" for name, count in t.by_endpoint.items()) or "-",
         ]
         for t in totals
     ]
-    headers = ["workspace", "calls", "errors", "input tok", "output tok", "mean ms", "p50 ms"]
+    headers = [
+        "workspace",
+        "calls",
+        "errors",
+        "input tok",
+        "output tok",
+        "reused tok",
+        "model s",
+        "mean ms",
+        "p50 ms",
+    ]
     click.echo(_format_table([*headers, "by endpoint"], rows))
 
 

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     )
     local_threads: int | None = Field(default=None, ge=1)
     local_context: int = Field(default=4096, ge=512)
+    local_prefix_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        description="RAM for the embedded model's saved fixed-prompt prefixes, so interleaved "
+        "kinds of call (plan, judge, evaluation cases...) keep theirs; about 28 KB per token "
+        "for Qwen2.5-Coder-1.5B. 0 keeps only llama.cpp's reuse of the previous call's prefix.",
+    )
 
     anthropic_api_key: str | None = Field(
         default=None,

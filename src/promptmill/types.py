@@ -55,6 +55,21 @@ class Usage(BaseModel):
     output_tokens: int = Field(ge=0)
 
 
+class MeteredUsage(Usage):
+    """One model call's usage with what the Anthropic wire shape has no room for.
+
+    The engine hands these out wherever a ``Usage`` goes; a field declared as ``Usage``
+    serialises only ``input_tokens`` and ``output_tokens`` (pydantic serialises by the
+    declared type), so answers keep their shape while the call record keeps the rest:
+    input tokens reused from a cache and evaluated afresh, and the call's seconds
+    (``None`` where the backend did not say).
+    """
+
+    reused_input_tokens: int | None = Field(default=None, ge=0)
+    evaluated_input_tokens: int | None = Field(default=None, ge=0)
+    seconds: float | None = Field(default=None, ge=0)
+
+
 class PromptResult(BaseModel):
     """What generate_prompt and improve_prompt answer."""
 

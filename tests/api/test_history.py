@@ -47,6 +47,32 @@ def test_history_api_returns_the_workspace_calls_newest_first(
     assert one.json() == calls[0]
 
 
+def test_history_shows_the_backends_cached_input_and_the_model_seconds(
+    promptmill_server: RunningServer,
+) -> None:
+    promptmill_server.fake.cached_prompt_tokens = 3
+    _templatize(promptmill_server, "Say cached")
+    (call,) = httpx.get(
+        promptmill_server.base_url + HISTORY_PATH, headers={"x-api-key": promptmill_server.api_key}
+    ).json()["data"]
+    (entry,) = call["usage"]
+    assert entry["reused_input_tokens"] == call["reused_input_tokens"] == 3
+    assert call["evaluated_input_tokens"] == call["input_tokens"] - 3
+    assert call["model_seconds"] == entry["seconds"] > 0
+
+
+def test_the_tool_answer_keeps_its_usage_shape_while_the_record_has_the_details(
+    promptmill_server: RunningServer,
+) -> None:
+    promptmill_server.fake.cached_prompt_tokens = 3
+    answer = httpx.post(
+        promptmill_server.base_url + TEMPLATIZE_PATH,
+        headers=promptmill_server.headers(),
+        json={"messages": [{"role": "user", "content": "Say cached"}]},
+    ).json()
+    assert [set(entry) for entry in answer["usage"]] == [{"input_tokens", "output_tokens"}]
+
+
 def test_history_api_accepts_a_bearer_token(promptmill_server: RunningServer) -> None:
     _templatize(promptmill_server, "Say hi")
     response = httpx.get(

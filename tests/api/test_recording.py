@@ -48,7 +48,10 @@ def test_a_successful_call_is_recorded_with_request_and_response(
     assert call.status == 200 and call.error_type is None
     assert call.request == TEMPLATIZE_BODY
     assert call.response == response.json()
-    assert call.usage == response.json()["usage"]
+    # The record keeps the answer's token counts and what the answer has no room for.
+    counts = [{k: u[k] for k in ("input_tokens", "output_tokens")} for u in call.usage]
+    assert counts == response.json()["usage"]
+    assert all(u["seconds"] > 0 for u in call.usage)
     assert call.latency_ms > 0
 
 

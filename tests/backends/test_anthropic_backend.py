@@ -112,6 +112,18 @@ def test_usage_is_the_token_counts_the_upstream_reported(
     assert reply.input_tokens == count_tokens("Be brief.\nQuote Lincoln")
 
 
+def test_cache_reads_are_reported_as_reused_input_tokens(
+    fake_anthropic: FakeAnthropicServer, sleeps: RecordingSleep
+) -> None:
+    fake_anthropic.cache_read_input_tokens = 120
+    fake_anthropic.enqueue_text("Four score")
+
+    reply = backend_for(fake_anthropic, sleeps).chat(ask("Quote Lincoln", system="Be brief."))
+
+    assert reply.reused_input_tokens == 120
+    assert reply.evaluated_input_tokens == reply.input_tokens
+
+
 def test_json_schema_is_requested_as_forced_tool_use(
     fake_anthropic: FakeAnthropicServer, sleeps: RecordingSleep
 ) -> None:

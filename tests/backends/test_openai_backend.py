@@ -96,6 +96,28 @@ def test_usage_is_the_token_counts_the_upstream_reported(
     assert reply.input_tokens == count_tokens("Be brief.\nQuote Lincoln")
 
 
+def test_cached_prompt_tokens_are_reported_as_reused_and_the_rest_as_evaluated(
+    fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
+) -> None:
+    fake_openai.cached_prompt_tokens = 2
+    fake_openai.enqueue_text("Four score")
+
+    reply = backend_for(fake_openai, sleeps).chat(ask("Quote Lincoln", system="Be brief."))
+
+    assert reply.reused_input_tokens == 2
+    assert reply.evaluated_input_tokens == reply.input_tokens - 2
+
+
+def test_without_cache_details_reuse_is_unknown(
+    fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
+) -> None:
+    fake_openai.enqueue_text("Four score")
+
+    reply = backend_for(fake_openai, sleeps).chat(ask("Quote Lincoln"))
+
+    assert (reply.reused_input_tokens, reply.evaluated_input_tokens) == (None, None)
+
+
 def test_missing_usage_is_reported_as_zero_tokens(sleeps: RecordingSleep) -> None:
     with FakeOpenAIServer(report_usage=False) as fake:
         reply = backend_for(fake, sleeps).chat(ask("hello"))

@@ -24,9 +24,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bench(
-    name: str, results: Path, env_overrides: dict[str, str], *args: str
+    name: str, results: Path, env_overrides: dict[str, str], *args: str, output: str = ""
 ) -> dict[str, Any]:
-    """Run ``python -m bench.<name> --quick``; return its JSON after checking exit and files."""
+    """Run ``python -m bench.<name> --quick``; return its JSON after checking exit and files.
+
+    ``output`` names the results file when it is not the benchmark's own name.
+    """
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
@@ -46,9 +49,10 @@ def run_bench(
         check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    assert (results / f"{name}.md").read_text().startswith(f"# {name} benchmark")
-    data: dict[str, Any] = json.loads((results / f"{name}.json").read_text())
-    assert data["benchmark"] == name
+    output = output or name
+    assert (results / f"{output}.md").read_text().startswith(f"# {output} benchmark")
+    data: dict[str, Any] = json.loads((results / f"{output}.json").read_text())
+    assert data["benchmark"] == output
     assert data["quick"] is True
     assert {"date", "nproc", "cpu_model"} <= set(data["machine"])
     return data
@@ -133,6 +137,33 @@ def test_local_quick_measures_both_sides_on_the_same_model(tmp_path: Path) -> No
         assert data[side]["tokens_per_second_median"] > 0
     assert data["tokens_per_second_ratio"] > 0
     assert {"promptmill_llama_seconds", "direct_seconds"} <= set(data["load"])
+
+
+def test_local_generate_quick_sets_generate_against_the_decode_bound_and_counts_reuse(
+    tmp_path: Path,
+) -> None:
+    data = run_bench("local", tmp_path, {}, "generate", output="local_generate")
+    assert data["raw_decode_tokens_per_second"] > 0
+    # SmolLM2 rarely writes a valid plan: a failed task is kept with its error.
+    [row] = data["runs"]
+    assert "error" in row or (row["over_decode_bound"] > 0 and 0 <= row["reused_share"] <= 1)
+    assert set(data["interleaved"]) == {"states_on", "states_off"}
+
+
+def test_local_grammar_quick_compares_constrained_and_free_decoding(tmp_path: Path) -> None:
+    data = run_bench("local", tmp_path, {}, "grammar", output="local_grammar")
+    assert {row["arm"] for row in data["runs"]} == {
+        "free",
+        "constrained",
+        "constrained-grammar-first",
+    }
+    assert data["constrained_over_free"] > 0
+
+
+def test_local_lookup_quick_checks_prompt_lookup_keeps_the_greedy_output(tmp_path: Path) -> None:
+    data = run_bench("local", tmp_path, {}, "lookup", output="local_lookup")
+    assert set(data["summary"]) == {"plain", "lookup-10"}
+    assert all(arm["tokens_per_second_median"] > 0 for arm in data["summary"].values())
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")

@@ -141,11 +141,30 @@ def test_usage_json_gives_the_totals_of_the_asked_workspace(home: Path) -> None:
             "errors": 1,
             "input_tokens": 4,
             "output_tokens": 6,
+            "reused_input_tokens": None,
+            "model_seconds": None,
             "mean_latency_ms": 0.0,
             "p50_latency_ms": 0.0,
             "by_endpoint": {"improve_prompt": 2},
         }
     ]
+
+
+def test_usage_shows_reused_input_tokens_and_model_seconds_where_reported(home: Path) -> None:
+    metered = {"input_tokens": 900, "output_tokens": 50, "reused_input_tokens": 777, "seconds": 2.5}
+    with _store(home) as store:
+        store.record_call(
+            CallRecord(key_id=None, workspace="team", endpoint="generate_prompt", usage=[metered])
+        )
+        store.record_call(CallRecord(key_id=None, workspace="vendor", endpoint="generate_prompt"))
+    code, out, _ = _invoke("usage")
+    assert code == 0
+    header = out.splitlines()[0].split()
+    assert "reused" in header and "model" in header
+    team = next(line for line in out.splitlines() if line.startswith("team")).split()
+    assert team[5:7] == ["777", "2.5"]
+    vendor = next(line for line in out.splitlines() if line.startswith("vendor")).split()
+    assert vendor[5:7] == ["-", "-"]
 
 
 def test_usage_of_an_unknown_workspace_says_so(home: Path) -> None:

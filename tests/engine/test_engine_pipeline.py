@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from promptmill.backends.base import ChatRequest
+from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.engine import PromptEngine
 from promptmill.engine.checks import check_prompt, placeholders
 from promptmill.engine.templatize import fill_variables
-from promptmill.engine.types import Progress, PromptMessage
+from promptmill.engine.types import MeteredUsage, Progress, PromptMessage
 from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 from tests.fakes.scripted_backend import ScriptedBackend
 
@@ -63,6 +64,43 @@ def test_each_model_call_is_one_usage_entry_with_the_backends_counts() -> None:
     assert [(u.input_tokens, u.output_tokens) for u in result.usage] == [
         (sent_words, len(_json(GOOD_PLAN).split()))
     ]
+
+
+class _CachingBackend(ScriptedBackend):
+    """Reports that all but the last 5 input tokens came from a cache, in 0.25 s."""
+
+    def chat(self, request: ChatRequest) -> ChatReply:
+        reply = super().chat(request)
+        reused = max(0, reply.input_tokens - 5)
+        return replace(
+            reply,
+            reused_input_tokens=reused,
+            evaluated_input_tokens=reply.input_tokens - reused,
+            seconds=0.25,
+        )
+
+
+def test_usage_entries_carry_the_backends_reuse_and_seconds() -> None:
+    backend = _CachingBackend([_json(GOOD_PLAN)])
+    [usage] = _engine(backend).generate(TASK).usage
+    assert isinstance(usage, MeteredUsage)
+    assert usage.reused_input_tokens == usage.input_tokens - 5
+    assert usage.evaluated_input_tokens == 5
+    assert usage.seconds == 0.25
+
+
+def test_a_backend_that_does_not_time_its_calls_gets_the_engines_measure() -> None:
+    backend = ScriptedBackend([_json(GOOD_PLAN)])
+    [usage] = _engine(backend).generate(TASK).usage
+    assert isinstance(usage, MeteredUsage)
+    assert usage.reused_input_tokens is None and usage.evaluated_input_tokens is None
+    assert usage.seconds is not None and 0 <= usage.seconds < 5
+
+
+def test_the_answers_usage_keeps_the_wire_shape_of_two_token_counts() -> None:
+    backend = _CachingBackend([_json(GOOD_PLAN)])
+    body = _engine(backend).generate(TASK).model_dump(mode="json")
+    assert [set(entry) for entry in body["usage"]] == [{"input_tokens", "output_tokens"}]
 
 
 def test_the_plan_is_asked_for_with_its_schema_and_the_planner_system() -> None:

@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
-from promptmill.backends.base import ChatRequest, ChatTurn
+from promptmill.backends.base import ChatReply, ChatRequest, ChatTurn
 from promptmill.backends.embedded_models import SMOLLM2_135M, materialise, resolve_model_path
 from promptmill.backends.local import LocalBackend
 from promptmill.config import Settings
@@ -96,6 +97,66 @@ def test_concurrent_requests_neither_crash_nor_mix(tiny: LocalBackend) -> None:
     assert answers == expected
 
 
+_PLANNER = "You plan prompts. Follow the house rules: be brief, name the role, list the steps. " * 4
+_JUDGE = "You grade an answer against a rubric and reply PASS or FAIL with one reason. " * 4
+
+
+def _fresh_tiny(home: Path, **settings: Any) -> LocalBackend:
+    """A SmolLM2 backend of its own: these tests depend on what its context held before."""
+    return LocalBackend.from_settings(Settings(home=home, local_model="smollm2-135m", **settings))
+
+
+def _say(backend: LocalBackend, system: str, question: str) -> ChatReply:
+    request = ChatRequest(turns=[ChatTurn("user", question)], system=system, max_tokens=6)
+    return backend.chat(request)
+
+
+def test_a_call_reports_its_input_as_reused_plus_evaluated_tokens(home: Path) -> None:
+    backend = _fresh_tiny(home)
+    first = _say(backend, _PLANNER, "Plan a haiku prompt.")
+    second = _say(backend, _PLANNER, "Plan a limerick prompt.")
+    assert (first.reused_input_tokens, first.evaluated_input_tokens) == (0, first.input_tokens)
+    assert second.reused_input_tokens is not None and second.evaluated_input_tokens is not None
+    assert second.reused_input_tokens + second.evaluated_input_tokens == second.input_tokens
+    assert second.reused_input_tokens >= 0.8 * second.input_tokens
+    assert first.seconds is not None and first.seconds > 0
+
+
+def test_a_fixed_prefix_survives_a_call_of_another_kind_in_between(home: Path) -> None:
+    backend = _fresh_tiny(home)
+    _say(backend, _PLANNER, "Plan a haiku prompt.")
+    learnt = _say(backend, _PLANNER, "Plan a limerick prompt.")
+    _say(backend, _JUDGE, "Grade: the sky is green.")
+    after_judge = _say(backend, _PLANNER, "Plan a sonnet prompt.")
+    assert backend.prefixes.restores == 1
+    assert after_judge.reused_input_tokens is not None and learnt.reused_input_tokens is not None
+    assert after_judge.reused_input_tokens >= learnt.reused_input_tokens - 2
+
+
+def test_without_a_prefix_budget_a_call_in_between_costs_the_fixed_prefix(home: Path) -> None:
+    backend = _fresh_tiny(home, local_prefix_cache_mb=0)
+    _say(backend, _PLANNER, "Plan a haiku prompt.")
+    _say(backend, _PLANNER, "Plan a limerick prompt.")
+    _say(backend, _JUDGE, "Grade: the sky is green.")
+    after_judge = _say(backend, _PLANNER, "Plan a sonnet prompt.")
+    assert backend.prefixes.restores == 0
+    assert after_judge.reused_input_tokens is not None
+    assert after_judge.reused_input_tokens < 0.2 * after_judge.input_tokens
+
+
+def test_a_restored_prefix_gives_the_same_greedy_answer_as_evaluating_it_afresh(
+    home: Path,
+) -> None:
+    kept = _fresh_tiny(home)
+    for question in ("Plan a haiku prompt.", "Plan a limerick prompt."):
+        _say(kept, _PLANNER, question)
+    _say(kept, _JUDGE, "Grade: the sky is green.")
+    restored = _say(kept, _PLANNER, "Plan a sonnet prompt.")
+    afresh = _say(_fresh_tiny(home), _PLANNER, "Plan a sonnet prompt.")
+    assert kept.prefixes.restores == 1
+    assert restored.text == afresh.text
+
+
 def test_json_schema_output_is_enforced_while_decoding(tiny: LocalBackend) -> None:
     schema = {
         "type": "object",
@@ -108,6 +169,35 @@ def test_json_schema_output_is_enforced_while_decoding(tiny: LocalBackend) -> No
     reply = tiny.chat(request)
     jsonschema.validate(json.loads(reply.text), schema)
     assert reply.input_tokens > 0 and reply.output_tokens > 0
+
+
+def test_lazy_grammar_checks_give_the_same_greedy_output_as_grammar_first_sampling(
+    home: Path,
+) -> None:
+    from llama_cpp import Llama
+
+    from promptmill.backends.lazy_grammar import LazyGrammarLlama
+    from promptmill.backends.local import without_weight_repacking
+    from promptmill.engine.plan import plan_schema
+
+    path, _ = resolve_model_path("smollm2-135m", Settings(home=home).model_cache_path)
+    messages = [
+        {"role": "system", "content": "You plan prompts. Reply with the JSON plan only."},
+        {"role": "user", "content": "Plan a prompt for a spam filter for emails."},
+    ]
+    texts = []
+    for kind in (Llama, LazyGrammarLlama):
+        with without_weight_repacking():
+            llama = kind(model_path=str(path), n_ctx=1024, seed=7, verbose=False)
+        completion: Any = llama.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=48,
+            temperature=0.0,
+            response_format={"type": "json_object", "schema": plan_schema()},
+        )
+        texts.append(completion["choices"][0]["message"]["content"])
+    assert texts[0] == texts[1]
+    assert texts[0].startswith("{")
 
 
 def test_a_request_may_name_the_model_the_backend_runs(tiny: LocalBackend) -> None:

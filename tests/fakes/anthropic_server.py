@@ -99,6 +99,9 @@ def _blocks_text(content: Any) -> str:
 class FakeAnthropicServer(FakeServer):
     """A scripted, cooperative stand-in for ``api.anthropic.com``'s Messages API."""
 
+    cache_read_input_tokens = 0
+    """What every answer reports as read from Anthropic's prompt cache."""
+
     def build_app(self) -> Starlette:
         return Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
 
@@ -236,7 +239,7 @@ class FakeAnthropicServer(FakeServer):
                 "input_tokens": count_tokens(sent),
                 "output_tokens": count_tokens(output),
                 "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_read_input_tokens": self.cache_read_input_tokens,
             },
         }
 

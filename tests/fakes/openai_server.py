@@ -110,6 +110,8 @@ class FakeOpenAIServer(FakeServer):
         self.reject_json_object = reject_json_object
         # Some OpenAI-compatible servers omit ``usage``; clients must cope.
         self.report_usage = report_usage
+        # ``usage.prompt_tokens_details.cached_tokens`` when set (OpenAI's prompt cache).
+        self.cached_prompt_tokens: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -266,6 +268,10 @@ class FakeOpenAIServer(FakeServer):
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             }
+            if self.cached_prompt_tokens is not None:
+                result["usage"]["prompt_tokens_details"] = {
+                    "cached_tokens": self.cached_prompt_tokens
+                }
         return result
 
     def _content(

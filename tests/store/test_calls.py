@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from promptmill.engine.types import Usage
+from promptmill.engine.types import MeteredUsage, Usage
 from promptmill.errors import InvalidRequestError
 from promptmill.store import CallRecord, Store
 
@@ -77,6 +77,68 @@ def test_usage_given_as_engine_usage_objects_is_accepted(store: Store) -> None:
     call_id = store.record_call(_call(usage=[Usage(input_tokens=3, output_tokens=4)]))
     stored = store.get_call("default", call_id)
     assert stored is not None and stored.usage == [{"input_tokens": 3, "output_tokens": 4}]
+
+
+def test_metered_usage_keeps_reuse_and_seconds_per_model_call_and_their_sums(
+    store: Store,
+) -> None:
+    usage = [
+        MeteredUsage(
+            input_tokens=500,
+            output_tokens=40,
+            reused_input_tokens=450,
+            evaluated_input_tokens=50,
+            seconds=2.5,
+        ),
+        MeteredUsage(
+            input_tokens=600,
+            output_tokens=10,
+            reused_input_tokens=590,
+            evaluated_input_tokens=10,
+            seconds=0.5,
+        ),
+    ]
+    stored = store.get_call("default", store.record_call(_call(usage=usage)))
+    assert stored is not None
+    assert stored.usage[1] == {
+        "input_tokens": 600,
+        "output_tokens": 10,
+        "reused_input_tokens": 590,
+        "evaluated_input_tokens": 10,
+        "seconds": 0.5,
+    }
+    assert (stored.reused_input_tokens, stored.evaluated_input_tokens) == (1040, 60)
+    assert stored.model_seconds == 3.0
+
+
+def test_reuse_is_unknown_unless_every_model_call_reported_it(store: Store) -> None:
+    usage = [
+        MeteredUsage(input_tokens=5, output_tokens=1, reused_input_tokens=4, seconds=1.0),
+        Usage(input_tokens=5, output_tokens=1),
+    ]
+    stored = store.get_call("default", store.record_call(_call(usage=usage)))
+    assert stored is not None
+    assert stored.usage[1] == {"input_tokens": 5, "output_tokens": 1}
+    assert (stored.reused_input_tokens, stored.evaluated_input_tokens) == (None, None)
+    assert stored.model_seconds is None
+
+
+def test_usage_totals_add_up_the_reused_tokens_and_model_seconds_that_were_reported(
+    store: Store,
+) -> None:
+    metered = {"input_tokens": 10, "output_tokens": 2, "reused_input_tokens": 8, "seconds": 1.5}
+    store.record_call(_call(usage=[metered]))
+    store.record_call(_call(usage=[metered, metered]))
+    store.record_call(_call(usage=[{"input_tokens": 10, "output_tokens": 2}]))
+    [totals] = store.usage_totals()
+    assert totals.reused_input_tokens == 24
+    assert totals.model_seconds == 4.5
+
+
+def test_usage_totals_without_any_report_leave_reuse_unknown(store: Store) -> None:
+    store.record_call(_call())
+    [totals] = store.usage_totals()
+    assert (totals.reused_input_tokens, totals.model_seconds) == (None, None)
 
 
 def test_a_given_call_id_is_kept(store: Store) -> None:

@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from promptmill.store import CallRecord, EvalResultRecord, Store
 from promptmill.store.migrate import alembic_config, current_revision, head_revision
 from promptmill.store.models import Base
 from promptmill.store.store import _create_engine
+
+
+def _insert_call_as_0001_did(engine: Engine, workspace: str, call_id: str) -> None:
+    """A call row with only the columns revision 0001 made (the store writes newer ones)."""
+    with engine.begin() as connection:
+        workspace_id = connection.execute(
+            text("SELECT id FROM workspaces WHERE name = :name"), {"name": workspace}
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO calls (id, workspace_id, endpoint, backend, model, input_tokens,"
+                " output_tokens, usage, latency_ms, status, request, created_at) VALUES"
+                " (:id, :ws, 'generate_prompt', 'local', 'm', 3, 4,"
+                " '[{\"input_tokens\": 3, \"output_tokens\": 4}]', 1.0, 200, '{}', :at)"
+            ),
+            {"id": call_id, "ws": workspace_id, "at": datetime(2026, 1, 1)},
+        )
 
 
 def _migrate(url: str, revision: str, *, down: bool = False) -> None:
@@ -132,18 +150,16 @@ def test_upgrade_from_0001_keeps_keys_and_calls_and_adds_evaluation(database_url
     old_schema = Store(_create_engine(make_url(database_url)))
     try:
         info, secret = old_schema.create_key(workspace="before")
-        call_id = old_schema.record_call(
-            CallRecord(key_id=info.id, workspace="before", endpoint="generate_prompt")
-        )
+        _insert_call_as_0001_did(old_schema.engine, "before", "call_old")
         assert current_revision(old_schema.engine) == "0001"
     finally:
         old_schema.close()
 
     with Store.open(database_url) as store:
-        assert current_revision(store.engine) == head_revision() == "0003"
+        assert current_revision(store.engine) == head_revision() == "0004"
         assert store.authenticate(secret) == info
-        stored = store.get_call("before", call_id)
-        assert stored is not None and stored.key_id == info.id
+        stored = store.get_call("before", "call_old")
+        assert stored is not None and stored.input_tokens == 3
         run = store.create_run("before", spec={}, cases=[{"vars": {}}], total=1)
         result = EvalResultRecord(
             case_index=0,
@@ -207,6 +223,57 @@ def test_upgrade_from_0002_adds_the_rate_limit_and_keeps_the_keys(database_url: 
         old_schema.close()
 
     with Store.open(database_url) as store:
-        assert current_revision(store.engine) == "0003"
+        assert current_revision(store.engine) == head_revision()
         assert store.authenticate(secret) == info
         assert store.acquire_rate_slot(f"key:{info.id}", 1, 60.0, 1000.0) is None
+
+
+def test_upgrade_from_0003_adds_input_reuse_columns_left_unknown_for_older_calls(
+    database_url: str,
+) -> None:
+    _migrate(database_url, "0003")
+    old_schema = Store(_create_engine(make_url(database_url)))
+    try:
+        old_schema.create_key(workspace="before")
+        _insert_call_as_0001_did(old_schema.engine, "before", "call_old")
+    finally:
+        old_schema.close()
+
+    with Store.open(database_url) as store:
+        assert current_revision(store.engine) == "0004"
+        old = store.get_call("before", "call_old")
+        assert old is not None
+        assert (old.reused_input_tokens, old.evaluated_input_tokens, old.model_seconds) == (
+            None,
+            None,
+            None,
+        )
+        new_id = store.record_call(
+            CallRecord(
+                key_id=None,
+                workspace="before",
+                endpoint="generate_prompt",
+                usage=[{"input_tokens": 9, "output_tokens": 1, "reused_input_tokens": 7}],
+            )
+        )
+        new = store.get_call("before", new_id)
+        assert new is not None and new.reused_input_tokens == 7
+
+
+def test_downgrade_to_0003_drops_the_input_reuse_columns_and_keeps_the_calls(
+    database_url: str,
+) -> None:
+    with Store.open(database_url) as store:
+        call_id = store.record_call(
+            CallRecord(key_id=None, workspace="kept", endpoint="generate_prompt")
+        )
+    _migrate(database_url, "0003", down=True)
+    engine = _create_engine(make_url(database_url))
+    try:
+        columns = {column["name"] for column in inspect(engine).get_columns("calls")}
+        assert "reused_input_tokens" not in columns and "model_seconds" not in columns
+        with engine.connect() as connection:
+            ids = connection.execute(text("SELECT id FROM calls")).scalars().all()
+        assert ids == [call_id]
+    finally:
+        engine.dispose()

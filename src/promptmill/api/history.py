@@ -52,6 +52,9 @@ _SHOWN_FIELDS = (
     "usage",
     "input_tokens",
     "output_tokens",
+    "reused_input_tokens",
+    "evaluated_input_tokens",
+    "model_seconds",
     "request",
     "response",
 )

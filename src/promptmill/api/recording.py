@@ -48,11 +48,23 @@ class CallRecorder:
         status: int,
         error_type: str | None = None,
         response: dict[str, Any] | None = None,
+        usage: Sequence[Any] | None = None,
     ) -> None:
-        """Write the record in the store's thread pool (from the event loop)."""
+        """Write the record in the store's thread pool (from the event loop).
+
+        ``usage`` is the engine's own (``MeteredUsage`` entries carry reused/evaluated
+        input tokens and seconds, which the response body has no room for); without it
+        the response body's ``usage`` is recorded.
+        """
         await run_store(
             self.state.capacity,
-            partial(self.record_blocking, status=status, error_type=error_type, response=response),
+            partial(
+                self.record_blocking,
+                status=status,
+                error_type=error_type,
+                response=response,
+                usage=usage,
+            ),
         )
 
     def record_blocking(
@@ -61,12 +73,13 @@ class CallRecorder:
         status: int,
         error_type: str | None = None,
         response: dict[str, Any] | None = None,
+        usage: Sequence[Any] | None = None,
     ) -> None:
         """Write the record from a worker thread that is already off the event loop."""
         self._write(
             status=status,
             error_type=error_type,
-            usage=list(response["usage"]) if response else [],
+            usage=list(usage) if usage is not None else list(response["usage"]) if response else [],
             response_bytes=None if response is None else _json_size(response),
             response=lambda: response,
         )
@@ -77,6 +90,7 @@ class CallRecorder:
         A tool call records its answer in the model-pool thread that ran it, so a request
         costs one trip to a worker thread rather than two; the answer is serialized once
         there, and parsed again only to be kept verbatim (``PROMPTMILL_STORE_BODIES``).
+        ``usage`` is the engine's own, with its per-call details.
         """
         self._write(
             status=200,

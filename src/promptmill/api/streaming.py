@@ -115,7 +115,7 @@ def event_stream(
             )
             queue.put_nowait(_Finished("error", error_body(error)))
             return
-        await recorder.record(status=200, response=body)
+        await recorder.record(status=200, response=body, usage=getattr(result, "usage", None))
         queue.put_nowait(_Finished("result", body))
 
     job = loop.create_task(run_and_record())

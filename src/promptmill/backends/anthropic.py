@@ -133,14 +133,17 @@ class AnthropicBackend:
             value: Any = tool_input
             if wrapped and isinstance(tool_input, dict) and _WRAPPED_KEY in tool_input:
                 value = tool_input[_WRAPPED_KEY]
-            return ChatReply(
-                text=json.dumps(value, ensure_ascii=False),
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-            )
-        text = "".join(block.text for block in message.content if block.type == "text")
+            text = json.dumps(value, ensure_ascii=False)
+        else:
+            text = "".join(block.text for block in message.content if block.type == "text")
+        # Anthropic's ``input_tokens`` leave out the prompt cache: reads are reused, writes
+        # were evaluated like the uncached rest.
         return ChatReply(
-            text=text, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
+            text=text,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            reused_input_tokens=usage.cache_read_input_tokens,
+            evaluated_input_tokens=usage.input_tokens + (usage.cache_creation_input_tokens or 0),
         )
 
     def _classify(self, exc: Exception, seconds: float) -> Fault:

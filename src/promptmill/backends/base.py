@@ -37,9 +37,23 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class ChatReply:
+    """A call's text and its cost.
+
+    ``input_tokens`` and ``output_tokens`` are what the backend bills or counts. The
+    optional fields say where the input went, when the backend knows:
+    ``reused_input_tokens`` came from a cache (the embedded model's kept prefix,
+    Anthropic's ``cache_read_input_tokens``, OpenAI's ``cached_tokens``),
+    ``evaluated_input_tokens`` were computed afresh; ``seconds`` is the backend's own
+    time for the call (for the embedded model: holding the model, not queueing for it).
+    ``None`` means the backend did not say.
+    """
+
     text: str
     input_tokens: int
     output_tokens: int
+    reused_input_tokens: int | None = None
+    evaluated_input_tokens: int | None = None
+    seconds: float | None = None
 
 
 @runtime_checkable

@@ -6,7 +6,8 @@ are serialised by a lock. The queue before it is bounded: at most ``max_queue`` 
 wait while one runs, and the next is refused at once with ``OverloadedError`` (the
 API's 529, with ``retry-after``); a waiting call that cannot get the model before its
 deadline gets the same, rather than queueing forever. JSON-schema
-constraints are enforced while decoding with llama.cpp's grammar support.
+constraints are enforced while decoding with llama.cpp's grammar support, checked per
+sampled token (``lazy_grammar``) rather than over the whole vocabulary.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from llama_cpp import Llama
 
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
+from promptmill.backends.lazy_grammar import LazyGrammarLlama
+from promptmill.backends.prefix_states import PrefixStates, family_of, shared_prefix
 from promptmill.errors import APIError, InvalidRequestError, OverloadedError
 
 BUSY_RETRY_AFTER = 2.0
@@ -80,6 +83,7 @@ class LocalBackend:
         context: int = 4096,
         seed: int = 7,
         max_queue: int = 4,
+        prefix_cache_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.model = model_id
         self.model_path = model_path
@@ -88,7 +92,7 @@ class LocalBackend:
         self.seed = seed
         started = time.perf_counter()
         with without_weight_repacking():
-            self._llama: Llama = Llama(
+            self._llama: Llama = LazyGrammarLlama(
                 model_path=str(model_path),
                 n_ctx=context,
                 n_threads=self.threads,
@@ -97,6 +101,7 @@ class LocalBackend:
                 verbose=False,
             )
         self.load_seconds = time.perf_counter() - started
+        self.prefixes = PrefixStates(self._llama, prefix_cache_bytes)
         self._lock = threading.Lock()
         self.max_queue = max_queue
         self._waiting = 0
@@ -111,6 +116,7 @@ class LocalBackend:
             threads=settings.local_threads,
             context=settings.local_context,
             max_queue=settings.local_max_queue,
+            prefix_cache_bytes=settings.local_prefix_cache_mb * 1024 * 1024,
         )
 
     def chat(self, request: ChatRequest) -> ChatReply:
@@ -149,8 +155,15 @@ class LocalBackend:
         """Stream the completion so the deadline can stop it between two tokens.
 
         Token counts are exact: the context holds exactly the prompt when the first token
-        arrives, and each streamed chunk carries one generated token.
+        arrives, and each streamed chunk carries one generated token. The reused input
+        tokens are those the context already held (llama.cpp keeps the longest common
+        prefix, less one token it replays when the whole prompt was there); ``seconds``
+        counts from getting the model, saving and restoring prefix states included.
         """
+        started = time.perf_counter()
+        first_text = request.turns[0].text if request.turns else ""
+        family = family_of(request.system, first_text)
+        held = self.prefixes.prepare(family)
         messages: list[dict[str, str]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
@@ -159,7 +172,7 @@ class LocalBackend:
         if request.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
         pieces: list[str] = []
-        input_tokens: int | None = None
+        prompt: tuple[int, ...] | None = None
         try:
             chunks: Any = self._llama.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
@@ -170,8 +183,8 @@ class LocalBackend:
                 **kwargs,
             )
             for chunk in chunks:
-                if input_tokens is None:
-                    input_tokens = self._llama.n_tokens
+                if prompt is None:
+                    prompt = self.prefixes.live_tokens()
                 content = chunk["choices"][0]["delta"].get("content")
                 if content is not None:
                     pieces.append(content)
@@ -184,8 +197,20 @@ class LocalBackend:
                     )
         except ValueError as exc:  # e.g. the prompt does not fit the context window
             raise APIError(f"local model could not run this request: {exc}") from exc
+        finally:
+            if prompt is not None:
+                self.prefixes.learn(family, prompt)
+        prompt = prompt or ()
+        reused = shared_prefix(held, prompt)
+        if prompt and reused == len(prompt):
+            reused -= 1
         return ChatReply(
-            text="".join(pieces), input_tokens=input_tokens or 0, output_tokens=len(pieces)
+            text="".join(pieces),
+            input_tokens=len(prompt),
+            output_tokens=len(pieces),
+            reused_input_tokens=reused,
+            evaluated_input_tokens=len(prompt) - reused,
+            seconds=time.perf_counter() - started,
         )
 
 

@@ -205,10 +205,17 @@ class OpenAIBackend:
         if choice.message.content is None and choice.message.refusal:
             raise APIError(f"the {self.name} backend's model refused: {choice.message.refusal}")
         usage = completion.usage
+        details = usage.prompt_tokens_details if usage else None
+        # OpenAI's ``prompt_tokens`` include the cached ones.
+        cached = details.cached_tokens if details else None
         return ChatReply(
             text=choice.message.content or "",
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
+            reused_input_tokens=cached,
+            evaluated_input_tokens=usage.prompt_tokens - cached
+            if usage and cached is not None
+            else None,
         )
 
     def _classify(self, exc: Exception, seconds: float) -> Fault:

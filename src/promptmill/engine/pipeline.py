@@ -46,6 +46,7 @@ from promptmill.engine.specifics import (
 )
 from promptmill.engine.templatize import apply_variables
 from promptmill.engine.types import (
+    MeteredUsage,
     Progress,
     ProgressCallback,
     PromptMessage,
@@ -114,8 +115,18 @@ class _Run:
         return left
 
     def call(self, backend: ChatBackend, request: ChatRequest) -> ChatReply:
+        started = time.perf_counter()
         reply = backend.chat(request)
-        self.usage.append(Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
+        seconds = reply.seconds if reply.seconds is not None else time.perf_counter() - started
+        self.usage.append(
+            MeteredUsage(
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                reused_input_tokens=reply.reused_input_tokens,
+                evaluated_input_tokens=reply.evaluated_input_tokens,
+                seconds=seconds,
+            )
+        )
         return reply
 
 

@@ -8,6 +8,7 @@ bodies, with nothing to copy between layers.
 from __future__ import annotations
 
 from promptmill.types import (
+    MeteredUsage,
     Progress,
     ProgressCallback,
     PromptMessage,
@@ -18,6 +19,7 @@ from promptmill.types import (
 )
 
 __all__ = [
+    "MeteredUsage",
     "Progress",
     "ProgressCallback",
     "PromptMessage",

@@ -99,7 +99,12 @@ class Call(Base):
     model: Mapped[str] = mapped_column(String(256))
     input_tokens: Mapped[int] = mapped_column(Integer)
     output_tokens: Mapped[int] = mapped_column(Integer)
-    usage: Mapped[list[dict[str, int]]] = mapped_column(JSON)
+    usage: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Migration 0004: where the input went and the model's time, summed over the call's
+    # model calls; null unless every one of them reported it.
+    reused_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    evaluated_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    model_seconds: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float)
     status: Mapped[int] = mapped_column(Integer)
     error_type: Mapped[str | None] = mapped_column(String(64))

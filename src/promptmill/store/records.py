@@ -15,13 +15,20 @@ from typing import Any, Protocol
 
 
 class _UsageLike(Protocol):
-    """Anything with token counts, such as ``promptmill.engine.types.Usage``."""
+    """Anything with token counts, such as ``promptmill.engine.types.Usage``.
+
+    It may also carry ``reused_input_tokens``, ``evaluated_input_tokens`` and
+    ``seconds`` (``promptmill.types.MeteredUsage``); the store keeps them when present.
+    """
 
     input_tokens: int
     output_tokens: int
 
 
-UsageEntry = Mapping[str, int] | _UsageLike
+UsageEntry = Mapping[str, Any] | _UsageLike
+
+USAGE_DETAILS = ("reused_input_tokens", "evaluated_input_tokens", "seconds")
+"""The optional per-model-call fields a usage entry may carry, beyond the two token counts."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +84,7 @@ class StoredCall:
     target_model: str | None
     backend: str
     model: str
-    usage: list[dict[str, int]]
+    usage: list[dict[str, Any]]
     input_tokens: int
     output_tokens: int
     latency_ms: float
@@ -86,6 +93,9 @@ class StoredCall:
     request: dict[str, Any]
     response: dict[str, Any] | None
     created_at: datetime
+    reused_input_tokens: int | None = None
+    evaluated_input_tokens: int | None = None
+    model_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``created_at`` as ISO 8601)."""
@@ -100,6 +110,9 @@ class StoredCall:
             "usage": self.usage,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "reused_input_tokens": self.reused_input_tokens,
+            "evaluated_input_tokens": self.evaluated_input_tokens,
+            "model_seconds": self.model_seconds,
             "latency_ms": self.latency_ms,
             "status": self.status,
             "error_type": self.error_type,
@@ -115,6 +128,8 @@ class WorkspaceUsage:
 
     ``errors`` counts calls answered with a status ``>= 400``. The latencies are
     ``None`` for a workspace without calls; ``p50_latency_ms`` is the median.
+    ``reused_input_tokens`` and ``model_seconds`` sum what the calls that reported them
+    said (``None`` when none did).
     """
 
     workspace: str
@@ -125,6 +140,8 @@ class WorkspaceUsage:
     mean_latency_ms: float | None
     p50_latency_ms: float | None
     by_endpoint: dict[str, int]
+    reused_input_tokens: int | None = None
+    model_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +150,8 @@ class WorkspaceUsage:
             "errors": self.errors,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "reused_input_tokens": self.reused_input_tokens,
+            "model_seconds": self.model_seconds,
             "mean_latency_ms": self.mean_latency_ms,
             "p50_latency_ms": self.p50_latency_ms,
             "by_endpoint": dict(self.by_endpoint),

@@ -35,6 +35,7 @@ from promptmill.store.migrate import upgrade_to_head
 from promptmill.store.models import ApiKey, Call, Workspace, utcnow
 from promptmill.store.rate_limits import RateLimitRecords
 from promptmill.store.records import (
+    USAGE_DETAILS,
     ApiKeyInfo,
     CallRecord,
     StoredCall,
@@ -266,6 +267,9 @@ class Store(EvaluationRecords, RateLimitRecords):
                     "input_tokens": sum(u["input_tokens"] for u in usage),
                     "output_tokens": sum(u["output_tokens"] for u in usage),
                     "usage": usage,
+                    "reused_input_tokens": _sum_if_all(usage, "reused_input_tokens"),
+                    "evaluated_input_tokens": _sum_if_all(usage, "evaluated_input_tokens"),
+                    "model_seconds": _sum_if_all(usage, "seconds"),
                     "latency_ms": float(record.latency_ms),
                     "status": record.status,
                     "error_type": record.error_type,
@@ -293,6 +297,8 @@ class Store(EvaluationRecords, RateLimitRecords):
                 func.coalesce(func.sum(Call.input_tokens), 0),
                 func.coalesce(func.sum(Call.output_tokens), 0),
                 func.avg(Call.latency_ms),
+                func.sum(Call.reused_input_tokens),
+                func.sum(Call.model_seconds),
             )
             .outerjoin(Call, Call.workspace_id == Workspace.id)
             .group_by(Workspace.id, Workspace.name)
@@ -311,7 +317,8 @@ class Store(EvaluationRecords, RateLimitRecords):
             by_endpoint: dict[str, dict[str, int]] = defaultdict(dict)
             for ws_id, endpoint, count in session.execute(endpoints):
                 by_endpoint[ws_id][endpoint] = count
-            for ws_id, name, calls, errors, tokens_in, tokens_out, mean in session.execute(totals):
+            for row in session.execute(totals):
+                ws_id, name, calls, errors, tokens_in, tokens_out, mean, reused, seconds = row
                 result.append(
                     WorkspaceUsage(
                         workspace=name,
@@ -322,6 +329,8 @@ class Store(EvaluationRecords, RateLimitRecords):
                         mean_latency_ms=float(mean) if mean is not None else None,
                         p50_latency_ms=_median_latency(session, ws_id, calls),
                         by_endpoint=dict(sorted(by_endpoint[ws_id].items())),
+                        reused_input_tokens=int(reused) if reused is not None else None,
+                        model_seconds=float(seconds) if seconds is not None else None,
                     )
                 )
         return result
@@ -424,13 +433,31 @@ database numbers: a Core insert of plain values, without the ORM's unit of work 
 instance to build per call."""
 
 
-def _usage_dict(entry: UsageEntry) -> dict[str, int]:
-    if isinstance(entry, Mapping):
-        return {
-            "input_tokens": int(entry["input_tokens"]),
-            "output_tokens": int(entry["output_tokens"]),
-        }
-    return {"input_tokens": int(entry.input_tokens), "output_tokens": int(entry.output_tokens)}
+def _usage_dict(entry: UsageEntry) -> dict[str, Any]:
+    """The two token counts, and the optional details the entry carries (none if ``None``)."""
+
+    def field(name: str) -> Any:
+        return entry.get(name) if isinstance(entry, Mapping) else getattr(entry, name, None)
+
+    usage: dict[str, Any] = {
+        "input_tokens": int(field("input_tokens")),
+        "output_tokens": int(field("output_tokens")),
+    }
+    for name in USAGE_DETAILS:
+        value = field(name)
+        if value is not None:
+            usage[name] = float(value) if name == "seconds" else int(value)
+    return usage
+
+
+def _sum_if_all(usage: list[dict[str, Any]], name: str) -> Any:
+    """The sum of ``name`` over the entries, ``None`` unless every entry (and one at least) has it.
+
+    A partial sum would read as a whole call's figure; ``None`` says it is not known.
+    """
+    if not usage or any(name not in entry for entry in usage):
+        return None
+    return sum(entry[name] for entry in usage)
 
 
 def _key_info(key: ApiKey, workspace: str) -> ApiKeyInfo:
@@ -456,6 +483,9 @@ def _stored_call(call: Call, workspace: str) -> StoredCall:
         usage=list(call.usage),
         input_tokens=call.input_tokens,
         output_tokens=call.output_tokens,
+        reused_input_tokens=call.reused_input_tokens,
+        evaluated_input_tokens=call.evaluated_input_tokens,
+        model_seconds=call.model_seconds,
         latency_ms=call.latency_ms,
         status=call.status,
         error_type=call.error_type,
