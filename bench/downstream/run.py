@@ -289,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sets = load_sets()
     if args.sets:
-        wanted = args.sets.split(",")
-        sets = [s for s in sets if s["name"] in wanted]
+        # In the order asked for, so a run cut short has measured the sets named first.
+        by_name = {s["name"]: s for s in sets}
+        sets = [by_name[name] for name in args.sets.split(",") if name in by_name]
     if not sets:
         parser.error(f"no set named {args.sets!r}")
     limit = args.limit or (QUICK_ITEMS if args.quick else None)

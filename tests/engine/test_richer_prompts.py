@@ -6,6 +6,7 @@ shown worked exemplars in a fixed prefix."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,28 @@ def test_rendered_examples_are_plain_text_never_tags() -> None:
     output = parsed.examples[0].output
     assert "Cats" in output
     assert "<" not in output and ">" not in output
+
+
+def _cut_short_plan() -> str:
+    """A plan as a loop guard leaves it: valid, but no output format and no example."""
+    cut = {k: v for k, v in EXTRACTION_PLAN.items() if k not in ("output_format", "examples")}
+    return json.dumps({**cut, "output_fields": []})
+
+
+def test_a_plan_cut_short_is_sent_back_for_its_output_format_and_example() -> None:
+    backend = ScriptedBackend([_cut_short_plan(), json.dumps(EXTRACTION_PLAN)])
+    text = PromptEngine(backend).generate("extract invoice totals").messages[0].text
+    repair = backend.requests[1].turns[-1].text
+    assert "no output_format and no examples" in repair
+    assert "<example>" in text
+
+
+def test_with_less_than_half_the_deadline_left_a_valid_plan_is_kept_without_a_repair() -> None:
+    def slow_plan(_: object) -> str:
+        time.sleep(0.6)
+        return _cut_short_plan()
+
+    backend = ScriptedBackend([slow_plan])
+    result = PromptEngine(backend, request_timeout=1.0).generate("extract invoice totals")
+    assert len(backend.requests) == 1
+    assert "{{INVOICE_TEXT}}" in result.messages[0].text

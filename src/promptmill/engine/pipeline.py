@@ -66,6 +66,8 @@ PLAN_ATTEMPTS = 3
 # a 4096-token context and the request deadline.
 PLAN_MAX_TOKENS = 800
 TEMPLATIZE_MAX_TOKENS = 500
+# Soft problems of a valid plan are fed back only while this share of the deadline is left.
+SOFT_REPAIR_TIME_SHARE = 0.5
 MAX_TEMPLATE_VARIABLES = 12
 
 _TEMPLATIZE_SCHEMA: dict[str, Any] = {
@@ -100,6 +102,7 @@ class _Run:
     """Book-keeping of one request: its deadline, usage list and progress reports."""
 
     def __init__(self, timeout: float, on_progress: ProgressCallback | None) -> None:
+        self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.usage: list[Usage] = []
         self._on_progress = on_progress
@@ -108,8 +111,12 @@ class _Run:
         if self._on_progress is not None:
             self._on_progress(Progress(stage=stage, message=message, attempt=attempt))
 
+    def time_left(self) -> float:
+        """Seconds to the deadline (negative once it has passed)."""
+        return self.deadline - time.monotonic()
+
     def remaining(self) -> float:
-        left = self.deadline - time.monotonic()
+        left = self.time_left()
         if left <= 0:
             raise APIError("the request ran out of time before the model finished")
         return left
@@ -316,9 +323,13 @@ class PromptEngine:
                     # The topic check compares words: worth two more model calls, but a
                     # task in an odd script or of stray characters must not become a 500.
                     problems = [p for p in problems if p != _OFF_TOPIC]
+                # A repair call takes about as long as the call that wrote the plan: with
+                # less than half the deadline left it would turn a usable prompt into an
+                # error, so soft problems are then left to ``_repair``.
                 soft = (
                     _weak_spots(plan, language) + _owed(plan, goals, fixed_inputs)
                     if attempt < PLAN_ATTEMPTS
+                    and run.time_left() >= SOFT_REPAIR_TIME_SHARE * run.timeout
                     else []
                 )
                 if not problems and not soft:
@@ -422,6 +433,14 @@ def _weak_spots(plan: PromptPlan, language: Language) -> list[str]:
         spots.append(
             f"the role {plan.role!r} is generic: name the expertise the task needs "
             "(for example a profession)"
+        )
+    if not plan.output_format and not plan.output_fields and not plan.examples:
+        # A reply cut short (by the loop guard or the token cap) and closed: the answer's
+        # specification and the examples come last in the plan.
+        spots.append(
+            "the plan stops early: it has no output_format and no examples; say exactly "
+            "what the answer contains and how it is laid out, and add one short worked "
+            "example (a realistic input and the ideal answer)"
         )
     for item in plan.inputs:
         if not _says_what_it_contains(item.description):
