@@ -133,7 +133,9 @@ def make_huey(settings: Settings, store: Store) -> Huey:
             return RedisHuey(name, url=settings.redis_url, **options)
         if url.get_backend_name() == "postgresql":
             dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            return PostgresHuey(name, dsn=dsn, **options)
+            huey = PostgresHuey(name, dsn=dsn, create_tables=False, **options)
+            _create_postgres_queue_tables(huey, store)
+            return huey
     except ConfigurationError as exc:
         setting = "PROMPTMILL_REDIS_URL" if settings.redis_url else "PROMPTMILL_DATABASE_URL"
         raise APIError(f"{setting}: cannot use it for the evaluation queue: {exc}") from exc
@@ -142,6 +144,25 @@ def make_huey(settings: Settings, store: Store) -> Huey:
     home = settings.home_path
     home.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(home / QUEUE_FILE), **options)
+
+
+_QUEUE_SCHEMA_LOCK = 0x70_6D_71_75_65_75_65  # "pmqueue": one advisory lock id, any database
+"""The PostgreSQL advisory lock held while huey creates its tables."""
+
+
+def _create_postgres_queue_tables(huey: Huey, store: Store) -> None:
+    """Create huey's tables while holding a database-wide advisory lock.
+
+    huey's ``create table if not exists`` is not safe when two processes run it at once
+    (``serve --workers 2`` starts both together): PostgreSQL can fail the loser with a
+    unique violation on ``pg_type``. The lock, taken through the store's own connection,
+    makes the second process wait until the first has committed the tables.
+    """
+    from sqlalchemy import text
+
+    with store.engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _QUEUE_SCHEMA_LOCK})
+        huey.storage.initialize_schema()
 
 
 def _sqlite_file(url: URL) -> Path | None:

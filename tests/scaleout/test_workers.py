@@ -73,7 +73,7 @@ def test_two_workers_serve_one_port_and_share_the_rate_limit(
     assert statuses == {200: 12, 429: 24}
     assert server.process.returncode == 0, stderr
     assert "2 worker processes; evaluation: 0 threads in each (0 in all)" in stdout
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr, stderr
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
 
 

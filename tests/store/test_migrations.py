@@ -277,3 +277,27 @@ def test_downgrade_to_0003_drops_the_input_reuse_columns_and_keeps_the_calls(
         assert ids == [call_id]
     finally:
         engine.dispose()
+
+
+def test_processes_starting_together_create_the_postgresql_queue_tables_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """``serve --workers N`` starts N processes at once; none may fail creating huey's tables."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from promptmill.config import Settings
+    from promptmill.jobs import make_huey
+
+    starters = 8
+    together = Barrier(starters)
+
+    def start(_: int) -> None:
+        with Store.open(postgres_url) as store:
+            together.wait()
+            make_huey(Settings(home=tmp_path), store).storage.close()
+
+    with ThreadPoolExecutor(starters) as pool:
+        list(pool.map(start, range(starters)))  # re-raises any starter's error
+    with Store.open(postgres_url) as store, store.engine.connect() as connection:
+        assert "huey_task" in inspect(connection).get_table_names()
