@@ -720,8 +720,13 @@ async def run_events(request: Request, run_id: str, key: Caller) -> StreamingRes
 
     def progress_now() -> RunProgress:
         # Two small queries per poll: the run's JSON (spec, case snapshot) is not read.
+        # The status first: a run is marked completed only once all its results are
+        # committed, so a "completed" read before the counts always comes with every
+        # result counted. The other order reported "completed" with a count short when
+        # the last result landed between the two reads (seen in CI).
+        status = store.run_status(run_id) or ""
         counts = store.counts(run_id)
-        return RunProgress(done=counts.done, total=total, status=store.run_status(run_id) or "")
+        return RunProgress(done=counts.done, total=total, status=status)
 
     async def events() -> AsyncIterator[str]:
         last: RunProgress | None = None
