@@ -190,9 +190,7 @@ TOOL_HEADERS = header_parameters(
 )
 """The headers every tool route reads (from the request: no per-request parameter work)."""
 
-SEPARATING_TOOL_HEADERS = header_parameters(
-    ApiKeyHeader, AuthorizationHeader, VersionHeader, BetaHeader, AcceptHeader, SeparateSystemHeader
-)
+SEPARATING_TOOL_HEADERS = [*TOOL_HEADERS, *header_parameters(SeparateSystemHeader)]
 """``TOOL_HEADERS`` and ``promptmill-separate-system``: what generate and improve read."""
 
 
