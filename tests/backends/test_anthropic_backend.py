@@ -34,12 +34,14 @@ def ask(text: str, **options: Any) -> ChatRequest:
     return ChatRequest(turns=[ChatTurn("user", text)], **options)
 
 
-def backend_for(
-    fake: FakeAnthropicServer, sleeps: RecordingSleep, **options: Any
-) -> AnthropicBackend:
+def backend_for(fake: FakeAnthropicServer, sleeps: RecordingSleep, **options: Any) -> Any:
     settings: dict[str, Any] = {"api_key": "test-key", "model": "claude-test", "max_retries": 2}
     settings.update(options)
-    return AnthropicBackend(base_url=fake.base_url, sleep=sleeps, **settings)
+    return sleeps.driving(
+        AnthropicBackend(
+            base_url=fake.base_url, sleep=sleeps, async_sleep=sleeps.asleep, **settings
+        )
+    )
 
 
 def test_plain_chat_returns_the_models_text(
@@ -270,8 +272,15 @@ def test_slow_upstream_times_out_at_the_requests_deadline(
 def test_connection_refused_becomes_overloaded_error_without_the_base_url(
     closed_port_url: str, sleeps: RecordingSleep
 ) -> None:
-    backend = AnthropicBackend(
-        api_key="k", model="m", base_url=closed_port_url, max_retries=1, sleep=sleeps
+    backend = sleeps.driving(
+        AnthropicBackend(
+            api_key="k",
+            model="m",
+            base_url=closed_port_url,
+            max_retries=1,
+            sleep=sleeps,
+            async_sleep=sleeps.asleep,
+        )
     )
 
     with pytest.raises(OverloadedError, match="unreachable; retry later") as caught:

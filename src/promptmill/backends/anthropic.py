@@ -9,24 +9,30 @@ unwrapped on the way back.
 ``request.temperature`` is not sent: the API version this SDK speaks
 (``anthropic-version: 2026-10-21``) refuses every sampling parameter with a 400.
 
-The SDK's own retries are off; ``faults.call_with_retries`` retries instead, so
-the request's deadline bounds every attempt and every wait.
+The SDK's own retries are off; ``faults.retrying`` retries instead, so the
+request's deadline bounds every attempt and every wait. ``chat`` runs the call
+through the SDK's blocking client, ``achat`` through its asynchronous one (the
+server's event loop); both drive the same ``_exchange``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anthropic
 
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.faults import (
+    Exchange,
     Fault,
-    call_with_retries,
     connection_fault,
+    drive,
+    drive_async,
+    retrying,
     status_fault,
     timeout_fault,
     unexpected_fault,
@@ -61,13 +67,20 @@ class AnthropicBackend:
         max_retries: int = 2,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.model = model
         self.base_url = base_url or DEFAULT_BASE_URL
         self.max_retries = max_retries
         self._backoff = backoff
         self._sleep = sleep
+        self._async_sleep = async_sleep
         self._client = anthropic.Anthropic(api_key=api_key, base_url=self.base_url, max_retries=0)
+        # The server's event loop calls through this one (``achat``); it makes no
+        # connection until first used.
+        self._async_client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=self.base_url, max_retries=0
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicBackend:
@@ -80,19 +93,23 @@ class AnthropicBackend:
         )
 
     def chat(self, request: ChatRequest) -> ChatReply:
+        return drive(self._exchange(request), self._client.messages.create, self._sleep)
+
+    async def achat(self, request: ChatRequest) -> ChatReply:
+        """``chat`` on the caller's event loop, through the SDK's asynchronous client."""
+        return await drive_async(
+            self._exchange(request), self._async_client.messages.create, self._async_sleep
+        )
+
+    def _exchange(self, request: ChatRequest) -> Exchange[ChatReply]:
+        """The call and its retries, for either driver."""
         params, wrapped = self._params(request)
-
-        def attempt(seconds: float) -> anthropic.types.Message:
-            reply: anthropic.types.Message = self._client.messages.create(**params, timeout=seconds)
-            return reply
-
-        message = call_with_retries(
-            attempt,
+        message: anthropic.types.Message = yield from retrying(
+            params,
             self._classify,
             timeout=request.timeout,
             max_retries=self.max_retries,
             backoff=self._backoff,
-            sleep=self._sleep,
         )
         return self._reply(message, request.json_schema is not None, wrapped)
 

@@ -64,3 +64,16 @@ class ChatBackend(Protocol):
     model: str
 
     def chat(self, request: ChatRequest) -> ChatReply: ...
+
+
+@runtime_checkable
+class AsyncChatBackend(ChatBackend, Protocol):
+    """A backend that can also be called on an event loop without blocking it.
+
+    The remote backends are: their SDKs have asynchronous clients, so the server awaits
+    their calls on its event loop instead of handing each request to a worker thread
+    (``PromptEngine.generate_async``). The embedded model computes in-process and has no
+    such method; the server runs it in its model threads.
+    """
+
+    async def achat(self, request: ChatRequest) -> ChatReply: ...

@@ -2,8 +2,8 @@
 
 The vendors' SDKs retry on their own, but their budget is a count of attempts, not
 the seconds left in the caller's request: a 529 storm could keep a request alive
-long past its deadline. So the remote backends turn SDK retries off and call
-``call_with_retries``, which guarantees two bounds at once: at most
+long past its deadline. So the remote backends turn SDK retries off and go through
+``retrying``, which guarantees two bounds at once: at most
 ``max_retries`` retries, and no attempt, wait or sleep past the deadline. Each
 attempt gets the remaining seconds as its own timeout, and a ``retry-after`` that
 would outlast the deadline ends the retries at once with the mapped error (its
@@ -12,6 +12,11 @@ would outlast the deadline ends the retries at once with the mapped error (its
 Each backend classifies its SDK's exceptions into a ``Fault``: the
 ``promptmill.errors`` instance to raise and whether the fault is worth retrying.
 Nothing from an SDK escapes this module's loop.
+
+The loop is written once, as an ``Exchange`` (a generator of what to do next), and
+run by ``drive`` with a blocking SDK client or by ``drive_async`` with an
+asynchronous one, so the server can call a remote backend on its event loop without
+a second copy of the retry rules.
 
 An upstream that cannot be reached, or does not answer within the deadline, is an
 ``OverloadedError`` (529, with ``retry-after``): the caller can do nothing but try
@@ -24,9 +29,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from promptmill.backoff import retry_wait
 from promptmill.errors import (
@@ -62,21 +67,44 @@ Classifier = Callable[[Exception, float], Fault]
 """Maps an exception raised by one attempt (and that attempt's timeout) to a Fault."""
 
 
-def call_with_retries(
-    attempt: Callable[[float], T],
+@dataclass(frozen=True)
+class Attempt:
+    """One SDK call to make: its keyword arguments, and the seconds it may take at most."""
+
+    params: Mapping[str, Any]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Seconds to wait before the next attempt."""
+
+    seconds: float
+
+
+Exchange = Generator[Attempt | Pause, Any, T]
+"""A backend call written once for both drivers (``drive`` and ``drive_async``).
+
+It yields what to do next; an ``Attempt``'s result is sent back into it, or the
+exception the attempt raised is thrown into it; it returns the call's answer. So the
+retry rules, the deadline and a backend's own fallbacks are stated once, and only the
+driver knows whether the SDK client is synchronous or asynchronous.
+"""
+
+
+def retrying(
+    params: Mapping[str, Any],
     classify: Classifier,
     *,
     timeout: float,
     max_retries: int,
     backoff: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> T:
-    """Run ``attempt(seconds_left)`` until it succeeds, within both the retry and time budgets.
+) -> Exchange[Any]:
+    """Attempt the call with ``params`` until it succeeds, within both the retry and time budgets.
 
-    ``attempt`` receives the seconds left before the deadline and must not block
-    longer (pass it to the SDK as the per-call timeout). Raises only
-    ``PromptmillError``.
+    Each attempt gets the seconds left before the deadline as its timeout (the SDK's
+    per-call timeout). Raises only ``PromptmillError``.
     """
     deadline = clock() + timeout
     retries = 0
@@ -89,7 +117,7 @@ def call_with_retries(
                 retry_after=UNAVAILABLE_RETRY_AFTER,
             )
         try:
-            return attempt(remaining)
+            return (yield Attempt(params, remaining))
         except PromptmillError:
             raise
         except Exception as exc:
@@ -101,8 +129,71 @@ def call_with_retries(
             )
             if delay is None:
                 raise fault.error from exc
-        sleep(delay)
+        yield Pause(delay)
         retries += 1
+
+
+def drive(exchange: Exchange[T], call: Callable[..., Any], sleep: Callable[[float], None]) -> T:
+    """Run ``exchange`` with a blocking SDK ``call`` (``create(**params, timeout=...)``)."""
+    try:
+        step = next(exchange)
+        while True:
+            if isinstance(step, Pause):
+                sleep(step.seconds)
+                step = exchange.send(None)
+                continue
+            try:
+                result = call(**step.params, timeout=step.seconds)
+            except Exception as exc:
+                step = exchange.throw(exc)
+            else:
+                step = exchange.send(result)
+    except StopIteration as done:
+        return cast(T, done.value)
+    finally:
+        exchange.close()
+
+
+async def drive_async(
+    exchange: Exchange[T],
+    call: Callable[..., Awaitable[Any]],
+    sleep: Callable[[float], Awaitable[None]],
+) -> T:
+    """Run ``exchange`` with an asynchronous SDK ``call``, on the caller's event loop."""
+    try:
+        step = next(exchange)
+        while True:
+            if isinstance(step, Pause):
+                await sleep(step.seconds)
+                step = exchange.send(None)
+                continue
+            try:
+                result = await call(**step.params, timeout=step.seconds)
+            except Exception as exc:
+                step = exchange.throw(exc)
+            else:
+                step = exchange.send(result)
+    except StopIteration as done:
+        return cast(T, done.value)
+    finally:
+        exchange.close()
+
+
+def call_with_retries(
+    attempt: Callable[[float], T],
+    classify: Classifier,
+    *,
+    timeout: float,
+    max_retries: int,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """``retrying`` driven by ``attempt(seconds_left)``: the loop for a plain function."""
+    exchange = retrying(
+        {}, classify, timeout=timeout, max_retries=max_retries, backoff=backoff, clock=clock
+    )
+    return cast(T, drive(exchange, lambda *, timeout: attempt(timeout), sleep))
 
 
 def upstream_message(body: object, fallback: str) -> str:

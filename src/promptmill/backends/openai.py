@@ -10,18 +10,21 @@ compatible servers reject that with a 400 (or 422), so the backend steps down to
 message, and remembers the first mode the server accepted for the rest of its
 life.
 
-The SDK's own retries are off; ``faults.call_with_retries`` retries instead, so
-the request's deadline bounds every attempt and every wait.
+The SDK's own retries are off; ``faults.retrying`` retries instead, so the
+request's deadline bounds every attempt and every wait. ``chat`` runs the call
+through the SDK's blocking client, ``achat`` through its asynchronous one (the
+server's event loop); both drive the same ``_exchange``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
@@ -30,9 +33,12 @@ from openai.types.chat import ChatCompletion
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.faults import (
     UNAVAILABLE_RETRY_AFTER,
+    Exchange,
     Fault,
-    call_with_retries,
     connection_fault,
+    drive,
+    drive_async,
+    retrying,
     status_fault,
     timeout_fault,
     unexpected_fault,
@@ -76,16 +82,23 @@ class OpenAIBackend:
         max_retries: int = 2,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.model = model
         self.base_url = base_url or DEFAULT_BASE_URL
         self.max_retries = max_retries
         self._backoff = backoff
         self._sleep = sleep
+        self._async_sleep = async_sleep
         # OpenAI's newer models refuse ``max_tokens``; compatible servers may not know
         # ``max_completion_tokens`` yet.
         self._max_tokens_field = "max_tokens" if base_url else "max_completion_tokens"
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0)
+        # The server's event loop calls through this one (``achat``); it makes no
+        # connection until first used.
+        self._async_client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=self.base_url, max_retries=0
+        )
         self._lock = threading.Lock()
         self._schema_mode: SchemaMode = "json_schema"
 
@@ -108,8 +121,18 @@ class OpenAIBackend:
         return self._schema_mode
 
     def chat(self, request: ChatRequest) -> ChatReply:
+        return drive(self._exchange(request), self._client.chat.completions.create, self._sleep)
+
+    async def achat(self, request: ChatRequest) -> ChatReply:
+        """``chat`` on the caller's event loop, through the SDK's asynchronous client."""
+        return await drive_async(
+            self._exchange(request), self._async_client.chat.completions.create, self._async_sleep
+        )
+
+    def _exchange(self, request: ChatRequest) -> Exchange[ChatReply]:
+        """The call, its retries and the steps down the schema modes, for either driver."""
         if request.json_schema is None:
-            return self._reply(self._call(request, None, "text"))
+            return self._reply((yield from self._attempts(request, None, "text")))
         deadline = time.monotonic() + request.timeout
         first_rejection: _ResponseFormatRejected | None = None
         start = _SCHEMA_MODES.index(self._schema_mode)
@@ -118,7 +141,7 @@ class OpenAIBackend:
             if left <= 0:
                 break
             try:
-                completion = self._call(request, left, mode)
+                completion = yield from self._attempts(request, left, mode)
             except _ResponseFormatRejected as rejection:
                 first_rejection = first_rejection or rejection
                 continue
@@ -138,15 +161,10 @@ class OpenAIBackend:
             if _SCHEMA_MODES.index(mode) > _SCHEMA_MODES.index(self._schema_mode):
                 self._schema_mode = mode
 
-    def _call(
+    def _attempts(
         self, request: ChatRequest, timeout: float | None, mode: SchemaMode
-    ) -> ChatCompletion:
-        params = self._params(request, mode)
+    ) -> Exchange[ChatCompletion]:
         constrained = request.json_schema is not None and mode != "text"
-
-        def attempt(seconds: float) -> ChatCompletion:
-            reply: ChatCompletion = self._client.chat.completions.create(**params, timeout=seconds)
-            return reply
 
         def classify(exc: Exception, seconds: float) -> Fault:
             fault = self._classify(exc, seconds)
@@ -158,14 +176,14 @@ class OpenAIBackend:
                 return Fault(_ResponseFormatRejected(fault.error.message), retryable=False)
             return fault
 
-        return call_with_retries(
-            attempt,
+        completion: ChatCompletion = yield from retrying(
+            self._params(request, mode),
             classify,
             timeout=request.timeout if timeout is None else timeout,
             max_retries=self.max_retries,
             backoff=self._backoff,
-            sleep=self._sleep,
         )
+        return completion
 
     def _params(self, request: ChatRequest, mode: SchemaMode) -> dict[str, Any]:
         """The chat-completions arguments for ``request`` with schema ``mode``."""
