@@ -5,17 +5,30 @@ It knows nothing of HTTP, SQL or the CLI: callers hand it plain values and a
 ``ChatBackend`` and get typed results or a ``promptmill.errors`` exception. Every
 request runs against one deadline; each model call gets the time that is left, and the
 repair loop is bounded, so nothing hangs.
+
+Each operation is written once as ``ModelSteps`` (a generator that yields the model
+calls it needs) and run by one of two drivers: ``generate`` and friends block the
+calling thread on ``backend.chat``; ``generate_async`` and friends await
+``backend.achat`` on an event loop, so a server in front of a remote backend needs no
+worker thread per request.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar, cast
 
-from promptmill.backends.base import ChatBackend, ChatReply, ChatRequest, ChatTurn
+from promptmill.backends.base import (
+    AsyncChatBackend,
+    ChatBackend,
+    ChatReply,
+    ChatRequest,
+    ChatTurn,
+)
 from promptmill.engine import metaprompts
 from promptmill.engine.checks import (
     check_prompt,
@@ -58,6 +71,8 @@ from promptmill.errors import APIError, InvalidRequestError
 from promptmill.types import check_message_order
 
 __all__ = ["PromptEngine"]
+
+T = TypeVar("T")
 
 PLAN_ATTEMPTS = 3
 # A compact plan (context, edge cases, output fields, one or two short examples) is
@@ -121,9 +136,8 @@ class _Run:
             raise APIError("the request ran out of time before the model finished")
         return left
 
-    def call(self, backend: ChatBackend, request: ChatRequest) -> ChatReply:
-        started = time.perf_counter()
-        reply = backend.chat(request)
+    def meter(self, reply: ChatReply, started: float) -> None:
+        """Keep one model call's usage; ``started`` is when it was sent (``perf_counter``)."""
         seconds = reply.seconds if reply.seconds is not None else time.perf_counter() - started
         self.usage.append(
             MeteredUsage(
@@ -134,7 +148,15 @@ class _Run:
                 seconds=seconds,
             )
         )
-        return reply
+
+
+ModelSteps = Generator[ChatRequest, ChatReply, T]
+"""A request's work, written once for both drivers (``_drive``, ``_drive_async``).
+
+It yields each model call it needs and is sent the reply; it returns the result. The
+engine's rules (plan, validate, repair, render) thus know nothing of how a call is made:
+blocking in the caller's thread, or awaited on an event loop.
+"""
 
 
 class PromptEngine:
@@ -165,12 +187,29 @@ class PromptEngine:
         message (GPT, o-series, Gemini) get their instructions in ``system`` and only the
         inputs in the user message; other families are unaffected.
         """
+        steps = partial(self._generate, task, target_model, separate_system)
+        return self._drive(steps, on_progress)
+
+    async def generate_async(
+        self,
+        task: str,
+        target_model: str | None = None,
+        *,
+        separate_system: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> PromptResult:
+        """``generate`` on the caller's event loop; the backend must have ``achat``."""
+        steps = partial(self._generate, task, target_model, separate_system)
+        return await self._drive_async(steps, on_progress)
+
+    def _generate(
+        self, task: str, target_model: str | None, separate_system: bool, run: _Run
+    ) -> ModelSteps[PromptResult]:
         if not task or not task.strip():
             raise InvalidRequestError("task: must be a non-empty string")
-        run = _Run(self.request_timeout, on_progress)
         language = detect_language(task)
         request = metaprompts.generate_plan_request(task.strip(), target_model, language)
-        plan = self._plan(run, request, task=task, language=language, fixed_inputs=None)
+        plan = yield from self._plan(run, request, task=task, language=language, fixed_inputs=None)
         return self._finish(
             run,
             plan,
@@ -198,8 +237,33 @@ class PromptEngine:
         is asked for and the target's family uses one; a prefill only where the target
         accepts it). The language is that of the prompt being improved.
         """
+        steps = partial(self._improve, messages, system, feedback, target_model, separate_system)
+        return self._drive(steps, on_progress)
+
+    async def improve_async(
+        self,
+        messages: Sequence[PromptMessage],
+        system: str = "",
+        feedback: str | None = None,
+        target_model: str | None = None,
+        *,
+        separate_system: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> PromptResult:
+        """``improve`` on the caller's event loop; the backend must have ``achat``."""
+        steps = partial(self._improve, messages, system, feedback, target_model, separate_system)
+        return await self._drive_async(steps, on_progress)
+
+    def _improve(
+        self,
+        messages: Sequence[PromptMessage],
+        system: str,
+        feedback: str | None,
+        target_model: str | None,
+        separate_system: bool,
+        run: _Run,
+    ) -> ModelSteps[PromptResult]:
         check_message_order(messages)
-        run = _Run(self.request_timeout, on_progress)
         original = _prompt_text(messages, system)
         variables = list(dict.fromkeys(n for n in placeholders(original) if _usable_name(n)))
         language = detect_language(" ".join([system, *(m.text for m in messages)]))
@@ -207,7 +271,7 @@ class PromptEngine:
         request = metaprompts.improve_plan_request(
             original, feedback, variables, target_model, language, must_keep=specifics
         )
-        plan = self._plan(
+        plan = yield from self._plan(
             run,
             request,
             task=original,
@@ -234,22 +298,33 @@ class PromptEngine:
         *,
         on_progress: ProgressCallback | None = None,
     ) -> TemplatizeResult:
+        return self._drive(partial(self._templatize, messages, system), on_progress)
+
+    async def templatize_async(
+        self,
+        messages: Sequence[PromptMessage],
+        system: str = "",
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> TemplatizeResult:
+        """``templatize`` on the caller's event loop; the backend must have ``achat``."""
+        return await self._drive_async(partial(self._templatize, messages, system), on_progress)
+
+    def _templatize(
+        self, messages: Sequence[PromptMessage], system: str, run: _Run
+    ) -> ModelSteps[TemplatizeResult]:
         check_message_order(messages)
-        run = _Run(self.request_timeout, on_progress)
         texts = [m.text for m in messages] + [system]
         run.progress("propose", "asking the model which values are variable")
-        reply = run.call(
-            self.backend,
-            ChatRequest(
-                turns=[
-                    ChatTurn("user", metaprompts.templatize_request(_prompt_text(messages, system)))
-                ],
-                system=metaprompts.TEMPLATIZE_SYSTEM,
-                json_schema=_TEMPLATIZE_SCHEMA,
-                max_tokens=TEMPLATIZE_MAX_TOKENS,
-                temperature=0.0,
-                timeout=run.remaining(),
-            ),
+        reply = yield ChatRequest(
+            turns=[
+                ChatTurn("user", metaprompts.templatize_request(_prompt_text(messages, system)))
+            ],
+            system=metaprompts.TEMPLATIZE_SYSTEM,
+            json_schema=_TEMPLATIZE_SCHEMA,
+            max_tokens=TEMPLATIZE_MAX_TOKENS,
+            temperature=0.0,
+            timeout=run.remaining(),
         )
         proposals = _templatize_proposals(reply.text)
         run.progress("substitute", f"checking {len(proposals)} proposed variables")
@@ -264,6 +339,52 @@ class PromptEngine:
             variable_values=values,
         )
 
+    # --- the drivers ------------------------------------------------------------------
+
+    @property
+    def calls_on_event_loop(self) -> bool:
+        """Whether the ``*_async`` methods can be used: the backend has ``achat``."""
+        return isinstance(self.backend, AsyncChatBackend)
+
+    def _drive(
+        self, steps_of: Callable[[_Run], ModelSteps[T]], on_progress: ProgressCallback | None
+    ) -> T:
+        """Run a request's steps, each model call blocking this thread (``backend.chat``)."""
+        run = _Run(self.request_timeout, on_progress)
+        steps = steps_of(run)
+        try:
+            request = next(steps)
+            while True:
+                started = time.perf_counter()
+                reply = self.backend.chat(request)
+                run.meter(reply, started)
+                request = steps.send(reply)
+        except StopIteration as done:
+            return cast(T, done.value)
+        finally:
+            steps.close()
+
+    async def _drive_async(
+        self, steps_of: Callable[[_Run], ModelSteps[T]], on_progress: ProgressCallback | None
+    ) -> T:
+        """Run a request's steps on the caller's event loop, awaiting ``backend.achat``."""
+        backend = self.backend
+        if not isinstance(backend, AsyncChatBackend):
+            raise TypeError(f"the {backend.name} backend has no achat: call the blocking method")
+        run = _Run(self.request_timeout, on_progress)
+        steps = steps_of(run)
+        try:
+            request = next(steps)
+            while True:
+                started = time.perf_counter()
+                reply = await backend.achat(request)
+                run.meter(reply, started)
+                request = steps.send(reply)
+        except StopIteration as done:
+            return cast(T, done.value)
+        finally:
+            steps.close()
+
     # --- the pipeline -----------------------------------------------------------------
 
     def _plan(
@@ -275,7 +396,7 @@ class PromptEngine:
         language: Language,
         fixed_inputs: list[str] | None,
         goals: _ImproveGoals | None = None,
-    ) -> PromptPlan:
+    ) -> ModelSteps[PromptPlan]:
         """Ask for a plan until one validates, at most ``PLAN_ATTEMPTS`` times.
 
         Hard problems (off topic, injected instructions, schema) fail the attempt; soft
@@ -294,16 +415,13 @@ class PromptEngine:
                 else "asking the model to fix: " + "; ".join(problems),
                 attempt,
             )
-            reply = run.call(
-                self.backend,
-                ChatRequest(
-                    turns=turns,
-                    system=metaprompts.PLANNER_SYSTEM,
-                    json_schema=schema,
-                    max_tokens=PLAN_MAX_TOKENS,
-                    temperature=(0.2, 0.5, 0.8)[min(attempt, 3) - 1],
-                    timeout=run.remaining(),
-                ),
+            reply = yield ChatRequest(
+                turns=turns,
+                system=metaprompts.PLANNER_SYSTEM,
+                json_schema=schema,
+                max_tokens=PLAN_MAX_TOKENS,
+                temperature=(0.2, 0.5, 0.8)[min(attempt, 3) - 1],
+                timeout=run.remaining(),
             )
             run.progress("validate", "checking the plan", attempt)
             try:
