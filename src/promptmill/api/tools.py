@@ -17,12 +17,15 @@ about the most fundamental problem first:
    with a malformed request first.
 5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
    flight, 529 ``overloaded_error`` with ``retry-after`` at once.
-6. The engine, in the model pool's worker threads. Its errors keep their type and
-   status (529 for an overloaded or unreachable backend). A successful answer is
-   recorded in the same thread, before it goes out (one trip off the event loop per
-   call, not two). The answer is the engine's result, serialized once in that thread
-   (the route's ``response_model`` documents it), or its Server-Sent Events
-   (``streaming``).
+6. The engine. Its errors keep their type and status (529 for an overloaded or
+   unreachable backend). A backend with an asynchronous client (the remote ones) is
+   awaited on the event loop (``PromptEngine.generate_async`` and friends), as a bare
+   proxy would: no worker thread, no trip between threads. The embedded model runs in
+   the model pool's worker threads, and a successful answer is recorded in the same
+   thread (one trip off the event loop per call, not two). Either way the answer is
+   recorded before it goes out, serialized once (the route's ``response_model``
+   documents it), or sent as Server-Sent Events (``streaming``, always in a worker
+   thread, which reports progress as it goes).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
 come before it, and so the raw request can be recorded; the headers are read from the
@@ -35,7 +38,7 @@ sending the body is logged in one line and recorded with ``CLIENT_CLOSED_REQUEST
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -101,16 +104,33 @@ ToolAnswer = PromptResult | OptimizeResult
 class Tool:
     """One endpoint: its name (as recorded), request model and how it calls the engine.
 
-    ``run`` returns the response model; ``optimize`` (a promptmill extension) is served
-    through the same steps with its own ``Tool``. A tool that ``separates_system`` (generate,
-    improve) reads ``promptmill-separate-system`` and gets it as ``run``'s keyword
+    ``run(engine, params, on_progress)`` returns the response model, blocking its
+    (worker) thread; ``run_async(engine, params)``, when the tool has one, awaits it on
+    the event loop and is used for an engine whose backend has ``achat``
+    (``PromptEngine.calls_on_event_loop``). ``optimize`` (a promptmill extension) is
+    served through the same steps with its own ``Tool``. A tool that ``separates_system``
+    (generate, improve) reads ``promptmill-separate-system`` and gets it as the keyword
     ``separate_system``.
     """
 
     endpoint: str
     request_model: type[BaseModel]
     run: Callable[..., ToolAnswer]
+    run_async: Callable[..., Awaitable[ToolAnswer]] | None = None
     separates_system: bool = False
+
+
+def _generate_arguments(params: GeneratePromptRequest) -> tuple[Any, ...]:
+    return (params.task, params.target_model)
+
+
+def _improve_arguments(params: ImprovePromptRequest) -> tuple[Any, ...]:
+    messages = [message.to_prompt_message() for message in params.messages]
+    return (messages, params.system, params.feedback, params.target_model)
+
+
+def _templatize_arguments(params: TemplatizePromptRequest) -> tuple[Any, ...]:
+    return ([message.to_prompt_message() for message in params.messages], params.system)
 
 
 def _run_generate(
@@ -120,12 +140,15 @@ def _run_generate(
     *,
     separate_system: bool = False,
 ) -> PromptResult:
-    return engine.generate(
-        params.task,
-        params.target_model,
-        separate_system=separate_system,
-        on_progress=on_progress,
-    )
+    arguments = _generate_arguments(params)
+    return engine.generate(*arguments, separate_system=separate_system, on_progress=on_progress)
+
+
+async def _await_generate(
+    engine: PromptEngine, params: GeneratePromptRequest, *, separate_system: bool = False
+) -> PromptResult:
+    arguments = _generate_arguments(params)
+    return await engine.generate_async(*arguments, separate_system=separate_system)
 
 
 def _run_improve(
@@ -135,14 +158,15 @@ def _run_improve(
     *,
     separate_system: bool = False,
 ) -> PromptResult:
-    return engine.improve(
-        [message.to_prompt_message() for message in params.messages],
-        params.system,
-        params.feedback,
-        params.target_model,
-        separate_system=separate_system,
-        on_progress=on_progress,
-    )
+    arguments = _improve_arguments(params)
+    return engine.improve(*arguments, separate_system=separate_system, on_progress=on_progress)
+
+
+async def _await_improve(
+    engine: PromptEngine, params: ImprovePromptRequest, *, separate_system: bool = False
+) -> PromptResult:
+    arguments = _improve_arguments(params)
+    return await engine.improve_async(*arguments, separate_system=separate_system)
 
 
 def _run_templatize(
@@ -150,16 +174,24 @@ def _run_templatize(
     params: TemplatizePromptRequest,
     on_progress: ProgressCallback | None,
 ) -> PromptResult:
-    return engine.templatize(
-        [message.to_prompt_message() for message in params.messages],
-        params.system,
-        on_progress=on_progress,
-    )
+    return engine.templatize(*_templatize_arguments(params), on_progress=on_progress)
 
 
-_GENERATE = Tool("generate_prompt", GeneratePromptRequest, _run_generate, separates_system=True)
-_IMPROVE = Tool("improve_prompt", ImprovePromptRequest, _run_improve, separates_system=True)
-_TEMPLATIZE = Tool("templatize_prompt", TemplatizePromptRequest, _run_templatize)
+async def _await_templatize(engine: PromptEngine, params: TemplatizePromptRequest) -> PromptResult:
+    return await engine.templatize_async(*_templatize_arguments(params))
+
+
+_GENERATE = Tool(
+    "generate_prompt",
+    GeneratePromptRequest,
+    _run_generate,
+    _await_generate,
+    separates_system=True,
+)
+_IMPROVE = Tool(
+    "improve_prompt", ImprovePromptRequest, _run_improve, _await_improve, separates_system=True
+)
+_TEMPLATIZE = Tool("templatize_prompt", TemplatizePromptRequest, _run_templatize, _await_templatize)
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     GeneratePromptRequest,
@@ -215,10 +247,10 @@ async def serve_tool_call(request: Request, tool: Tool) -> Response:
     try:
         check_anthropic_version(headers.get("anthropic-version"))
         check_prompt_tools_beta(headers.getlist("anthropic-beta"))
-        run: Callable[..., ToolAnswer] = tool.run
+        options: dict[str, bool] = {}
         if tool.separates_system:
             requested = separate_system_requested(headers.get("promptmill-separate-system"))
-            run = partial(tool.run, separate_system=requested)
+            options["separate_system"] = requested
         text, recorder.body_bytes = await _read_body(request)
         recorder.request_json = parse_json_object(text)
         del text
@@ -234,9 +266,16 @@ async def serve_tool_call(request: Request, tool: Tool) -> Response:
         model_calls.admit()
         stream = getattr(params, "stream", None)
         if stream is True or (stream is None and wants_event_stream(headers.get("accept"))):
-            return event_stream(state, partial(run, engine, params), recorder)
+            return event_stream(state, partial(tool.run, engine, params, **options), recorder)
         try:
-            answer = partial(_answer_and_record, run, engine, params, recorder)
+            if tool.run_async is not None and engine.calls_on_event_loop:
+                result = await tool.run_async(engine, params, **options)
+                body = result.model_dump_json()
+                await recorder.record_answer(body, result.usage)
+                return Response(body, media_type="application/json")
+            answer = partial(
+                _answer_and_record, partial(tool.run, **options), engine, params, recorder
+            )
             return await model_calls.run(answer)
         finally:
             model_calls.release()
