@@ -266,11 +266,25 @@ def _strict_schema(schema: dict[str, Any]) -> dict[str, Any] | None:
     caller expects valid; an optional property cannot be made required, so such a
     schema is sent non-strict.
 
-    The engine sends the same few schemas again and again, so the answer is kept per
-    schema, keyed by its JSON (cheaper than the deep copy it saves; key order kept, as
-    it orders the model's output). What is returned is shared and only ever read.
+    The engine sends the same few schema objects again and again (``plan_schema`` is
+    built once per list of inputs), so the answer is kept per object, and otherwise per
+    schema keyed by its JSON (key order kept, as it orders the model's output); turning
+    the plan schema into JSON cost as much as the rest of the call's preparation. What
+    is returned is shared and only ever read.
     """
-    return _strict_schema_of(json.dumps(schema))
+    kept = _STRICT_BY_OBJECT.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    strict = _strict_schema_of(json.dumps(schema))
+    if len(_STRICT_BY_OBJECT) >= _STRICT_KEPT:
+        _STRICT_BY_OBJECT.clear()
+    # The schema is kept alive with its answer, so its id cannot name another object.
+    _STRICT_BY_OBJECT[id(schema)] = (schema, strict)
+    return strict
+
+
+_STRICT_KEPT = 64
+_STRICT_BY_OBJECT: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
 
 
 @functools.lru_cache(maxsize=64)

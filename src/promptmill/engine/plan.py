@@ -8,6 +8,7 @@ layout of the final prompt come from the deterministic renderer, not from the mo
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -93,7 +94,17 @@ class PromptPlan(BaseModel):
 
 
 def plan_schema(*, fixed_inputs: list[str] | None = None) -> dict[str, Any]:
-    """The JSON schema of a plan. With ``fixed_inputs`` the variables are given (improve)."""
+    """The JSON schema of a plan. With ``fixed_inputs`` the variables are given (improve).
+
+    Built once per list of inputs and shared: callers only read it, and the backends
+    that derive something from a schema (OpenAI's strict form, a grammar) can then keep
+    their work for the very same object.
+    """
+    return _plan_schema(None if fixed_inputs is None else tuple(fixed_inputs))
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_schema(fixed_inputs: tuple[str, ...] | None) -> dict[str, Any]:
     # No length bounds: llama.cpp grammars expand them into huge, slow rules. The token
     # budget bounds the plan and ``parse_plan`` trims what is too long.
     text = {"type": "string"}
