@@ -13,11 +13,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from bench.quality.scorer import ALL_CHECKS, GeneratedPrompt, score_prompt
 from bench.report import base_parser, markdown_table, percentile, save_chart, write_results
 from promptmill.backends.registry import backend_names
+from promptmill.types import GenerateMode
 
 TASKS_FILE = Path(__file__).resolve().parent / "tasks.json"
 # A quick run covers the awkward corners: tiny task, injection, non-English, a classic.
@@ -29,22 +30,27 @@ def load_tasks(path: Path = TASKS_FILE) -> list[dict[str, Any]]:
     return tasks
 
 
-def _build_engine(backend_name: str) -> Any:
-    """An engine over the named backend, configured by the usual PROMPTMILL_* variables."""
+def _build_engine(backend_name: str, generate_mode: str | None) -> Any:
+    """An engine over the named backend, configured by the usual PROMPTMILL_* variables
+    (``generate_mode`` overrides ``PROMPTMILL_GENERATE_MODE``)."""
     from promptmill.config import Settings
     from promptmill.startup import build_engine
 
-    return build_engine(Settings(backend=backend_name))
+    chosen = {"generate_mode": generate_mode} if generate_mode else {}
+    return build_engine(Settings(backend=backend_name, **chosen))
 
 
 def run_backend(
-    backend_name: str, tasks: list[dict[str, Any]], target_model: str | None
+    backend_name: str,
+    tasks: list[dict[str, Any]],
+    target_model: str | None,
+    generate_mode: str | None = None,
 ) -> dict[str, Any]:
     """Generate and score every task on one backend; errors count as failed tasks."""
     from promptmill.errors import PromptmillError
 
     started = time.perf_counter()
-    engine = _build_engine(backend_name)
+    engine = _build_engine(backend_name, generate_mode)
     setup_seconds = time.perf_counter() - started
     items: list[dict[str, Any]] = []
     for index, task in enumerate(tasks, 1):
@@ -106,6 +112,7 @@ def summarise(
     return {
         "backend": backend_name,
         "model": getattr(engine.backend, "model", "?"),
+        "generate_mode": getattr(engine, "generate_mode", "plan"),
         "tasks": n,
         "errors": n - len(scored),
         "setup_seconds": setup_seconds,
@@ -125,7 +132,10 @@ def summarise(
 
 
 def render_markdown(runs: list[dict[str, Any]], chart: str | None) -> str:
-    headers = ["check", *(f"{run['backend']} ({run['model']})" for run in runs)]
+    headers = [
+        "check",
+        *(f"{run['backend']} ({run['model']}, {run.get('generate_mode', 'plan')})" for run in runs),
+    ]
     rows: list[list[Any]] = [
         [name, *(_pct(run["check_pass_rates"][name]) for run in runs)] for name in ALL_CHECKS
     ]
@@ -181,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--limit", type=int, help="only the first N tasks")
     parser.add_argument("--target-model", default=None, help="target_model sent with every task")
+    parser.add_argument(
+        "--generate-mode",
+        choices=get_args(GenerateMode),
+        help="plan (the model fills in a plan) or freeform (it writes the whole prompt); "
+        "default: PROMPTMILL_GENERATE_MODE, else plan",
+    )
     args = parser.parse_args(argv)
 
     tasks = load_tasks()
@@ -194,12 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         tasks = tasks[: args.limit]
 
-    runs = [run_backend(name, tasks, args.target_model) for name in (args.backend or ["local"])]
+    runs = [
+        run_backend(name, tasks, args.target_model, args.generate_mode)
+        for name in (args.backend or ["local"])
+    ]
     chart = save_chart(args.results_dir / "quality.png", _draw(runs))
     markdown = render_markdown(runs, chart)
     data = {
         "quick": args.quick,
         "target_model": args.target_model,
+        "generate_mode": args.generate_mode or "from PROMPTMILL_GENERATE_MODE",
         "task_count": len(tasks),
         "chart": chart,
         "backends": runs,

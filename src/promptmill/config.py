@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptmill.backends.registry import BACKENDS
 from promptmill.errors import ConfigurationError
+from promptmill.types import GenerateMode
 
 ENV_PREFIX = "PROMPTMILL_"
 
@@ -37,6 +38,12 @@ class Settings(BaseSettings):
         description="Deadline in seconds for one API request, retries included.",
     )
     max_retries: int = Field(default=2, ge=0, le=10)
+    generate_mode: GenerateMode = Field(
+        default="plan",
+        description="How generate_prompt writes a prompt: 'plan' (the model fills in a plan, "
+        "rendered and checked in code) or 'freeform' (the model writes the whole prompt, held "
+        "to the same checks, planned instead if it fails them twice).",
+    )
 
     local_model: str | None = Field(
         default=None,

@@ -21,4 +21,8 @@ def build_engine(settings: Settings) -> PromptEngine:
     """The configured backend wrapped in the engine (may load a local model: slow)."""
     from promptmill.engine import PromptEngine
 
-    return PromptEngine(make_backend(settings), request_timeout=settings.request_timeout)
+    return PromptEngine(
+        make_backend(settings),
+        request_timeout=settings.request_timeout,
+        generate_mode=settings.generate_mode,
+    )

@@ -22,6 +22,11 @@ from promptmill.errors import ERROR_CLASSES, InvalidRequestError, PromptmillErro
 
 Role = Literal["user", "assistant"]
 
+GenerateMode = Literal["plan", "freeform"]
+"""How generate_prompt writes a prompt (``PROMPTMILL_GENERATE_MODE``): a plan the model
+fills in and promptmill renders, or the whole text written by the model
+(``promptmill.engine.freeform``)."""
+
 # Fields with defaults are still always sent, so the documented answer marks them required.
 _ALWAYS_SENT = ConfigDict(json_schema_serialization_defaults_required=True)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from promptmill.engine import metaprompts
+from promptmill.engine.families import CONVENTIONS, accepts_prefill, model_family
 from promptmill.engine.language import detect_language
 
 # (system, user text) of one call, built for request number 0 or 1.
@@ -69,8 +70,26 @@ def _judge(i: int) -> tuple[str, str]:
     )
 
 
+def _freeform(i: int) -> tuple[str, str]:
+    target = ("claude-sonnet-4-5", "gpt-4.1")[i]
+    return metaprompts.FREEFORM_SYSTEM, metaprompts.freeform_request(
+        _TASKS[i],
+        target,
+        CONVENTIONS[model_family(target)],
+        prefill=accepts_prefill(target),
+        language=detect_language(_TASKS[i]),
+    )
+
+
+def _repair_written(i: int) -> tuple[str, str]:
+    problems = (["the prompt has no template variable"], ["variable {{x}} is not UPPER_SNAKE"])
+    return "", metaprompts.repair_written_request(problems[i])
+
+
 BUILDERS: dict[str, Builder] = {
     "planner-generate": _generate,
+    "freeform": _freeform,
+    "repair-written": _repair_written,
     "planner-improve": _improve,
     "templatize": _templatize,
     "repair": _repair,

@@ -132,3 +132,21 @@ def separates_system(family: Family) -> bool:
     callers who ask for a separate system prompt get one only for these families.
     """
     return family in ("openai", "openai_reasoning", "gemini")
+
+
+CONVENTIONS: dict[Family, str] = {
+    "claude": "everything in one user message; XML tags around each input and around the "
+    "parts of the answer; for tasks that need several steps of thought, reasoning in "
+    "<thinking> tags before the answer in <answer> tags.",
+    "openai": "Markdown sections (Identity, Instructions, Examples, Output format), then the "
+    "inputs, each delimited by XML tags.",
+    "openai_reasoning": "Markdown sections (Identity, Instructions, Output format), then the "
+    "inputs delimited by XML tags; no request to think step by step (the model reasons on "
+    "its own).",
+    "gemini": "the role and rules first, then the task with each input labelled and "
+    "delimited by XML tags.",
+    "open": "one message with short Markdown headings, each input delimited by XML tags, "
+    "and an explicit output format; concise.",
+}
+"""The conventions above in words, for a model that writes a whole prompt itself
+(``PromptEngine``'s free-form mode); the renderer implements the same ones in code."""

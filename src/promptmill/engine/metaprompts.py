@@ -323,3 +323,72 @@ DIRECT_INSTRUCTION = (
     "no reasoning or explanation before it."
 )
 """Added to a candidate prompt that asks for reasoning, to try it without."""
+
+
+# --- free-form generation: the model writes the whole prompt --------------------------------
+
+FREEFORM_SYSTEM = f"""{_PLANNER_ROLE}
+
+You write the complete prompt yourself, as a senior prompt engineer would write it by hand
+for the target model. A good prompt:
+- says who the assistant is, who it serves and why (one or two sentences of context);
+- marks every piece of material the assistant receives each time as a template variable
+  written {{{{UPPER_SNAKE_CASE}}}} (for example {{{{CUSTOMER_EMAIL}}}}), each inside its own XML
+  tags (<customer_email>{{{{CUSTOMER_EMAIL}}}}</customer_email>); never a variable for what
+  the assistant produces;
+- gives clear, specific instructions in order, the rules that matter for this job, and
+  what to do with missing, ambiguous or off-topic input;
+- shows one to three short worked examples (a realistic input and the ideal answer) where
+  they help, inside <example> tags;
+- says exactly what the answer contains and how it is laid out (field names and types
+  for structured answers); when the task asks which of several options is something,
+  the answer is the chosen option as the input names it.
+Write only the prompt: no preamble, no comment on it, no surrounding code fence. Use
+{{{{ and }}}} only around variable names. Reply with one JSON object: "prompt" (the whole
+prompt text) and "prefill" (the opening of the assistant's answer, such as "<answer>",
+or "" for none)."""
+
+
+def freeform_request(
+    task: str,
+    target_model: str | None,
+    conventions: str,
+    *,
+    prefill: bool,
+    language: Language = ENGLISH,
+) -> str:
+    """The free-form writing request: fixed instructions first, the task last.
+
+    ``prefill`` says whether the target continues an assistant prefill; for one that does
+    not, the prompt itself must say how the answer opens.
+    """
+    prefill_line = (
+        "Prefill: accepted; give one where it fixes how the answer opens."
+        if prefill
+        else 'Prefill: not accepted by this model; set "prefill" to "" and say in the '
+        "prompt how the answer opens."
+    )
+    language_line = (
+        ""
+        if language == ENGLISH
+        else f"\n\nThe task description is written in {language.name}: write the whole prompt "
+        f"in {language.name}; variable names stay ASCII UPPER_SNAKE_CASE."
+    )
+    return f"""Write the complete prompt for the task in the <task_description> tags below, \
+for the target model named before it, in that model's conventions. Reply with the JSON \
+object only.
+
+Target model: {_target(target_model)}
+Conventions: {conventions}
+{prefill_line}{language_line}
+
+<task_description>
+{_neutralise(task, *_UNTRUSTED_TAGS)}
+</task_description>"""
+
+
+def repair_written_request(problems: list[str]) -> str:
+    """The repair turn after a written prompt that failed its checks."""
+    listed = "\n".join(f"- {p}" for p in problems)
+    return f"""Write the whole prompt again, as the same JSON object, fixing these problems:
+{listed}"""

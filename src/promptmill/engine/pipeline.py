@@ -36,7 +36,20 @@ from promptmill.engine.checks import (
     mentions_injection,
     placeholders,
 )
-from promptmill.engine.families import accepts_prefill, model_family
+from promptmill.engine.families import (
+    CONVENTIONS,
+    accepts_prefill,
+    model_family,
+    separates_system,
+)
+from promptmill.engine.freeform import (
+    FREEFORM_ATTEMPTS,
+    FREEFORM_MAX_TOKENS,
+    FREEFORM_SCHEMA,
+    WrittenPrompt,
+    parse_written_prompt,
+    written_prompt_problems,
+)
 from promptmill.engine.headings import headings_for
 from promptmill.engine.language import ENGLISH, Language, detect_language
 from promptmill.engine.plan import (
@@ -68,7 +81,7 @@ from promptmill.engine.types import (
     Usage,
 )
 from promptmill.errors import APIError, InvalidRequestError
-from promptmill.types import check_message_order
+from promptmill.types import GenerateMode, check_message_order
 
 __all__ = ["PromptEngine"]
 
@@ -162,9 +175,16 @@ blocking in the caller's thread, or awaited on an event loop.
 class PromptEngine:
     """Writes, improves and templatizes prompts with one backend. Thread-safe."""
 
-    def __init__(self, backend: ChatBackend, *, request_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        backend: ChatBackend,
+        *,
+        request_timeout: float = 120.0,
+        generate_mode: GenerateMode = "plan",
+    ) -> None:
         self.backend = backend
         self.request_timeout = request_timeout
+        self.generate_mode = generate_mode
 
     # --- generate ---------------------------------------------------------------------
 
@@ -208,6 +228,11 @@ class PromptEngine:
         if not task or not task.strip():
             raise InvalidRequestError("task: must be a non-empty string")
         language = detect_language(task)
+        family = model_family(target_model)
+        if self.generate_mode == "freeform" and not (separate_system and separates_system(family)):
+            written = yield from self._write(run, task, target_model, language)
+            if written is not None:
+                return _written_result(written, run)
         request = metaprompts.generate_plan_request(task.strip(), target_model, language)
         plan = yield from self._plan(run, request, task=task, language=language, fixed_inputs=None)
         return self._finish(
@@ -387,6 +412,62 @@ class PromptEngine:
 
     # --- the pipeline -----------------------------------------------------------------
 
+    def _write(
+        self, run: _Run, task: str, target_model: str | None, language: Language
+    ) -> ModelSteps[WrittenPrompt | None]:
+        """The free-form mode: the whole prompt written by the model, or None to fall back.
+
+        A written prompt that fails its checks gets one repair turn; if that fails too,
+        or less than half the deadline is left for it, the caller plans and renders
+        instead, so the answer is always well-formed.
+        """
+        prefill = accepts_prefill(target_model)
+        request = metaprompts.freeform_request(
+            task.strip(),
+            target_model,
+            CONVENTIONS[model_family(target_model)],
+            prefill=prefill,
+            language=language,
+        )
+        turns = [ChatTurn("user", request)]
+        problems: list[str] = []
+        for attempt in range(1, FREEFORM_ATTEMPTS + 1):
+            if attempt > 1 and run.time_left() < SOFT_REPAIR_TIME_SHARE * run.timeout:
+                break
+            run.progress(
+                "write" if attempt == 1 else "repair",
+                "the model is writing the prompt"
+                if attempt == 1
+                else "asking the model to fix: " + "; ".join(problems),
+                attempt,
+            )
+            reply = yield ChatRequest(
+                turns=turns,
+                system=metaprompts.FREEFORM_SYSTEM,
+                json_schema=FREEFORM_SCHEMA,
+                max_tokens=FREEFORM_MAX_TOKENS,
+                temperature=0.3,
+                timeout=run.remaining(),
+            )
+            run.progress("validate", "checking the written prompt", attempt)
+            try:
+                written = parse_written_prompt(reply.text)
+            except ValueError as exc:
+                problems = [str(exc)]
+            else:
+                if not prefill:
+                    written = WrittenPrompt(written.text, "")
+                problems = written_prompt_problems(written, task, language)
+                if not problems:
+                    return written
+            turns = [
+                turns[0],
+                ChatTurn("assistant", reply.text),
+                ChatTurn("user", metaprompts.repair_written_request(problems)),
+            ]
+        run.progress("plan", "the written prompt failed its checks; planning it instead")
+        return None
+
     def _plan(
         self,
         run: _Run,
@@ -497,6 +578,14 @@ class PromptEngine:
             )
         run.progress("done", "prompt ready")
         return PromptResult(messages=_messages(rendered), system=rendered.system, usage=run.usage)
+
+
+def _written_result(written: WrittenPrompt, run: _Run) -> PromptResult:
+    messages = [PromptMessage.of("user", written.text)]
+    if written.prefill:
+        messages.append(PromptMessage.of("assistant", written.prefill))
+    run.progress("done", "prompt ready")
+    return PromptResult(messages=messages, system="", usage=run.usage)
 
 
 def _messages(rendered: RenderedPrompt) -> list[PromptMessage]:
