@@ -255,14 +255,25 @@ def status_fault(
     )
 
 
+def out_of_time(what: str) -> OverloadedError:
+    """The error of a request whose deadline passed before its model finished.
+
+    A 529 with ``retry-after``, as for an overloaded backend: the request itself was fine,
+    the model was too slow for it now (a busy machine, a slow upstream). The message says
+    how to give slow models more time.
+    """
+    return OverloadedError(
+        f"{what}; retry later, or raise PROMPTMILL_REQUEST_TIMEOUT for slow models",
+        retry_after=UNAVAILABLE_RETRY_AFTER,
+    )
+
+
 def timeout_fault(backend: str, seconds: float) -> Fault:
     """A call that ran out of time; not retried, since the deadline is spent."""
     logger.warning("the %s backend did not answer within %.1fs", backend, seconds)
     return Fault(
-        OverloadedError(
-            f"the {backend} backend did not answer within {seconds:.1f}s (the request's "
-            "deadline); retry later, or raise PROMPTMILL_REQUEST_TIMEOUT for slow models",
-            retry_after=UNAVAILABLE_RETRY_AFTER,
+        out_of_time(
+            f"the {backend} backend did not answer within {seconds:.1f}s (the request's deadline)"
         ),
         retryable=False,
     )

@@ -26,6 +26,7 @@ from llama_cpp import Llama
 
 from promptmill.backends.base import ChatReply, ChatRequest
 from promptmill.backends.embedded_models import resolve_model_path
+from promptmill.backends.faults import out_of_time
 from promptmill.backends.lazy_grammar import LazyGrammarLlama
 from promptmill.backends.prefix_states import PrefixStates, family_of, shared_prefix
 from promptmill.errors import APIError, InvalidRequestError, OverloadedError
@@ -191,8 +192,8 @@ class LocalBackend:
                     if len(pieces) % 16 == 0 and _is_looping("".join(pieces[-200:])):
                         break  # small models can repeat a phrase until max_tokens; stop early
                 if time.monotonic() > deadline:
-                    raise APIError(
-                        "local model did not finish within the request deadline "
+                    raise out_of_time(
+                        "the local model did not finish within the request's deadline "
                         f"({request.timeout:.0f}s left when it started)"
                     )
         except ValueError as exc:  # e.g. the prompt does not fit the context window

@@ -29,6 +29,7 @@ from promptmill.backends.base import (
     ChatRequest,
     ChatTurn,
 )
+from promptmill.backends.faults import out_of_time
 from promptmill.engine import metaprompts
 from promptmill.engine.checks import (
     check_prompt,
@@ -144,9 +145,11 @@ class _Run:
         return self.deadline - time.monotonic()
 
     def remaining(self) -> float:
+        """Seconds left for the next model call; past the deadline, the 529 every
+        too-slow call gets (``faults.out_of_time``), since the caller can only retry."""
         left = self.time_left()
         if left <= 0:
-            raise APIError("the request ran out of time before the model finished")
+            raise out_of_time("the request ran out of time before the model finished")
         return left
 
     def meter(self, reply: ChatReply, started: float) -> None:
