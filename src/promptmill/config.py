@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptmill.backends.registry import BACKENDS
@@ -33,9 +33,10 @@ class Settings(BaseSettings):
         default="local", description="A backend listed in promptmill.backends.registry."
     )
     request_timeout: float = Field(
-        default=120.0,
-        gt=0,
-        description="Deadline in seconds for one API request, retries included.",
+        default=0.0,
+        ge=0,
+        description="Deadline in seconds for one API request, retries included; 0 (the "
+        "default) means the backend's own: 300 for the embedded model, 120 for the others.",
     )
     max_retries: int = Field(default=2, ge=0, le=10)
     generate_mode: GenerateMode = Field(
@@ -178,6 +179,12 @@ class Settings(BaseSettings):
         if name not in BACKENDS:
             raise ValueError(f"{name!r} is not a backend; choose one of: {', '.join(BACKENDS)}")
         return name
+
+    @model_validator(mode="after")
+    def _backends_own_deadline(self) -> Settings:
+        if not self.request_timeout:
+            self.request_timeout = BACKENDS[self.backend].request_timeout
+        return self
 
     @classmethod
     def env_name(cls, field: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from promptmill.backends import registry
 from promptmill.backends.base import ChatReply, ChatRequest, ChatTurn
-from promptmill.backends.registry import BackendEntry, backend_names, make_backend
+from promptmill.backends.registry import BACKENDS, BackendEntry, backend_names, make_backend
 from promptmill.config import Settings
 from promptmill.errors import ConfigurationError
 
@@ -96,3 +96,15 @@ def test_importing_the_engine_loads_neither_the_settings_nor_pydantic_settings()
     )
 
     assert result.stdout.strip() == ""
+
+
+def test_the_default_deadline_is_the_backends_own() -> None:
+    assert Settings(backend="local").request_timeout == BACKENDS["local"].request_timeout == 300
+    assert Settings(backend="openai", openai_base_url="http://127.0.0.1:9").request_timeout == 120
+
+
+def test_a_deadline_that_is_set_wins_over_the_backends_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROMPTMILL_REQUEST_TIMEOUT", "45")
+    assert Settings(backend="local").request_timeout == 45

@@ -31,7 +31,8 @@ class BackendEntry:
     ``target`` is ``"module:Class"``; the class has ``from_settings(settings)``.
     ``requires`` lists groups of settings (``Settings`` field names): at least one of each
     group must be set. ``extra`` is the ``pip install "promptmill[EXTRA]"`` that installs
-    what the module imports.
+    what the module imports. ``request_timeout`` is the default deadline of one API
+    request on this backend (``PROMPTMILL_REQUEST_TIMEOUT`` overrides it).
     """
 
     name: str
@@ -39,6 +40,7 @@ class BackendEntry:
     extra: str
     summary: str
     requires: tuple[tuple[str, ...], ...] = ()
+    request_timeout: float = 120.0
 
 
 BACKENDS: dict[str, BackendEntry] = {
@@ -49,6 +51,9 @@ BACKENDS: dict[str, BackendEntry] = {
             "promptmill.backends.local:LocalBackend",
             extra="local",
             summary="the embedded model (or any GGUF file), run in-process by llama.cpp",
+            # A generate is about a minute on two cores (plan, then perhaps a repair call);
+            # a loaded laptop needs headroom, or a new user's first request fails.
+            request_timeout=300.0,
         ),
         BackendEntry(
             "anthropic",
