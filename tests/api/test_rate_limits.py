@@ -10,6 +10,8 @@ skipped with the reason when it is not installed).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -140,14 +142,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def _redis_server(folder: Path) -> Iterator[str]:
     """A throwaway redis-server on a free loopback port (Debian's ``redis-server``)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server not found; apt-get install redis-server")
     port = _free_port()
-    folder = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
         stdout=subprocess.DEVNULL,
@@ -167,6 +168,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:
@@ -222,3 +229,18 @@ def test_two_limiters_on_one_redis_share_the_window(redis_url: str, tmp_path: Pa
     assert admitted.count(True) == 3
     wait = second.wait(bucket, 3)
     assert wait is not None and 0 < wait <= 60
+
+
+def test_a_redis_gone_after_start_up_lets_requests_through_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(home=tmp_path, rate_limit_per_minute=1, failed_key_checks_per_minute=1)
+    with Store.open("sqlite://") as store, _redis_server(tmp_path) as url:
+        limits = make_rate_limits(settings.model_copy(update={"redis_url": url}), store)
+    # The server is gone now: the limit cannot be counted, so it does not refuse.
+
+    for _ in range(3):
+        asyncio.run(limits.count_request("key-1"))
+        asyncio.run(limits.refuse_blocked_address("203.0.113.7"))
+
+    assert "rate limit not applied" in caplog.text

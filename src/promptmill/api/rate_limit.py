@@ -20,16 +20,22 @@ them without extra setup:
 - otherwise in the store's database (``store.rate_limits``): every process using the
   same SQLite file or PostgreSQL database shares them;
 - an in-memory store, private to its process: ``limits``' in-memory storage.
+
+If the windows cannot be read (Redis went away after start-up), requests are served
+unlimited and each failed check is logged: a limit that cannot be counted fails open,
+as Envoy's and most gateways' rate limits do by default, rather than turning every
+request into an error while the service itself is fine.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -45,11 +51,11 @@ if TYPE_CHECKING:
 
 WINDOW_SECONDS = 60
 PURGE_EVERY = 1000
+"""A database-backed process purges expired hits of every bucket once per this many checks."""
 MAX_UNBLOCKED_ADDRESSES = 10_000
 """Addresses remembered as under their failed-check limit; past it the memory starts afresh."""
-"""A database-backed process purges expired hits of every bucket once per this many checks."""
 
-T = TypeVar("T")
+logger = logging.getLogger("promptmill.api")
 
 
 class SlidingWindows(Protocol):
@@ -153,10 +159,20 @@ class RateLimits:
     _unblocked: dict[str, float] = field(default_factory=dict)
     _failures_counted: int = 0
 
-    async def _run(self, check: Callable[[], T]) -> T:
-        if self.windows.blocking:
-            return await anyio.to_thread.run_sync(check, limiter=self.threads)
-        return check()
+    async def _run(self, check: Callable[[], float | None]) -> float | None:
+        """The seconds to wait that ``check`` finds, or None: under the limit, or the
+        windows could not be read (fail open, logged)."""
+        return (await self._read(check))[0]
+
+    async def _read(self, check: Callable[[], float | None]) -> tuple[float | None, bool]:
+        """``check``'s seconds to wait, and whether the windows could be read at all."""
+        try:
+            if self.windows.blocking:
+                return await anyio.to_thread.run_sync(check, limiter=self.threads), True
+            return check(), True
+        except Exception as exc:
+            logger.warning("rate limit not applied: its windows could not be read (%s)", exc)
+            return None, False
 
     async def count_request(self, key_id: str) -> None:
         """Count one well-formed request of the key, or raise ``RateLimitError``."""
@@ -180,9 +196,11 @@ class RateLimits:
             return
         limit = self.failed_checks_per_address
         failures_before = self._failures_counted
-        wait = await self._run(lambda: self.windows.wait(f"auth:{address}", limit))
+        wait, read = await self._read(lambda: self.windows.wait(f"auth:{address}", limit))
         if wait is not None:
             raise self._too_many_failures(wait)
+        if not read:
+            return  # not known to be under its limit: nothing to remember
         # A failure counted while the window was read may not be in what it said.
         if (
             self.recheck_after > 0
