@@ -8,13 +8,17 @@ on the first request.
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import TYPE_CHECKING
 
-from promptmill.backends.registry import make_backend
+from promptmill.backends.registry import BACKENDS, make_backend
 
 if TYPE_CHECKING:
     from promptmill.config import Settings
     from promptmill.engine import PromptEngine
+
+logger = logging.getLogger("promptmill")
 
 
 def build_engine(settings: Settings) -> PromptEngine:
@@ -26,3 +30,26 @@ def build_engine(settings: Settings) -> PromptEngine:
         request_timeout=settings.request_timeout,
         generate_mode=settings.generate_mode,
     )
+
+
+def warm_up_in_background(engine: PromptEngine, settings: Settings) -> threading.Thread | None:
+    """Start ``engine.warm_up`` in a thread if the backend's registry entry ``warms_up``.
+
+    The server is ready meanwhile; a request that comes first waits for the model as it
+    would for any other call, and finds the prefix read. A failure only costs the
+    head start, so it is logged, not raised. The caller joins the thread at shutdown.
+    """
+    if not BACKENDS[settings.backend].warms_up:
+        return None
+
+    def warm() -> None:
+        try:
+            engine.warm_up()
+        except Exception as exc:
+            logger.warning("could not warm up the %s model: %s", settings.backend, exc)
+        else:
+            logger.info("the %s model has read the planner's prompt", settings.backend)
+
+    thread = threading.Thread(target=warm, name="promptmill-warm-up", daemon=True)
+    thread.start()
+    return thread

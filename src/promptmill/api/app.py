@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -51,7 +52,7 @@ from promptmill.api.request_limits import RequestBodyGuard
 from promptmill.api.state import AppState
 from promptmill.api.streaming import finish_streams
 from promptmill.config import Settings
-from promptmill.startup import build_engine
+from promptmill.startup import build_engine, warm_up_in_background
 
 if TYPE_CHECKING:
     from promptmill.backends.base import ChatBackend
@@ -93,6 +94,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned_store: Store | None = None
+        warming: threading.Thread | None = None
         if state.store is None:
             from promptmill.store import Store
 
@@ -106,6 +108,7 @@ def create_app(
                 )
             if state.engine is None:
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
+                warming = warm_up_in_background(state.engine, settings)
             jobs = await anyio.to_thread.run_sync(
                 start_eval_jobs, settings, state.store, state.engine.backend
             )
@@ -115,6 +118,10 @@ def create_app(
             # Streams whose clients have gone still run; record them before the store
             # closes and the loop ends (SIGTERM included).
             await finish_streams(state, settings.request_timeout)
+            if warming is not None and warming.is_alive():
+                # llama.cpp must not be mid-call when the process ends.
+                logger.info("waiting for the model to finish reading the planner's prompt")
+                await anyio.to_thread.run_sync(warming.join)
             if jobs is not None:
                 await anyio.to_thread.run_sync(jobs.stop)
                 app.state.eval_jobs = None
