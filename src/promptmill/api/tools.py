@@ -20,7 +20,8 @@ about the most fundamental problem first:
 6. The engine. Its errors keep their type and status (529 for an overloaded or
    unreachable backend). A backend with an asynchronous client (the remote ones) is
    awaited on the event loop (``PromptEngine.generate_async`` and friends), as a bare
-   proxy would: no worker thread, no trip between threads. The embedded model runs in
+   proxy would: no worker thread, no trip between threads (bodies up to
+   ``EVENT_LOOP_BODY_BYTES``; the engine's work on a bigger one would stall the loop). The embedded model runs in
    the model pool's worker threads, and a successful answer is recorded in the same
    thread (one trip off the event loop per call, not two). Either way the answer is
    recorded before it goes out, serialized once (the route's ``response_model``
@@ -217,6 +218,15 @@ async def _read_body(request: Request) -> tuple[str | bytes, int]:
         return bytes(buffer), size
 
 
+EVENT_LOOP_BODY_BYTES = 64 * 1024
+"""Largest body whose tool call runs on the event loop (with a backend that has ``achat``).
+
+The engine's own work grows with the text (language, specifics, validation): well
+under a millisecond for the prompts people send, but seconds for a hostile
+multi-megabyte one, which on the loop would stall every other request. Bigger bodies
+go to the model pool's threads, where the loop keeps running between their slices.
+"""
+
 TOOL_HEADERS = header_parameters(
     ApiKeyHeader, AuthorizationHeader, VersionHeader, BetaHeader, AcceptHeader
 )
@@ -268,7 +278,11 @@ async def serve_tool_call(request: Request, tool: Tool) -> Response:
         if stream is True or (stream is None and wants_event_stream(headers.get("accept"))):
             return event_stream(state, partial(tool.run, engine, params, **options), recorder)
         try:
-            if tool.run_async is not None and engine.calls_on_event_loop:
+            if (
+                tool.run_async is not None
+                and engine.calls_on_event_loop
+                and recorder.body_bytes <= EVENT_LOOP_BODY_BYTES
+            ):
                 result = await tool.run_async(engine, params, **options)
                 body = result.model_dump_json()
                 await recorder.record_answer(body, result.usage)
