@@ -21,12 +21,12 @@ about the most fundamental problem first:
    unreachable backend). A backend with an asynchronous client (the remote ones) is
    awaited on the event loop (``PromptEngine.generate_async`` and friends), as a bare
    proxy would: no worker thread, no trip between threads (bodies up to
-   ``EVENT_LOOP_BODY_BYTES``; the engine's work on a bigger one would stall the loop). The embedded model runs in
-   the model pool's worker threads, and a successful answer is recorded in the same
-   thread (one trip off the event loop per call, not two). Either way the answer is
-   recorded before it goes out, serialized once (the route's ``response_model``
-   documents it), or sent as Server-Sent Events (``streaming``, always in a worker
-   thread, which reports progress as it goes).
+   ``EVENT_LOOP_BODY_BYTES``; the engine's work on a bigger one would stall the loop).
+   The embedded model runs in the model pool's worker threads, and a successful answer
+   is recorded in the same thread (one trip off the event loop per call, not two).
+   Either way the answer is recorded before it goes out, serialized once (the route's
+   ``response_model`` documents it), or sent as Server-Sent Events (``streaming``,
+   always in a worker thread, which reports progress as it goes).
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
 come before it, and so the raw request can be recorded; the headers are read from the

@@ -40,6 +40,7 @@ from promptmill.errors import (
     PromptmillError,
     RateLimitError,
 )
+from promptmill.steps import run_steps, run_steps_async
 
 T = TypeVar("T")
 
@@ -135,23 +136,13 @@ def retrying(
 
 def drive(exchange: Exchange[T], call: Callable[..., Any], sleep: Callable[[float], None]) -> T:
     """Run ``exchange`` with a blocking SDK ``call`` (``create(**params, timeout=...)``)."""
-    try:
-        step = next(exchange)
-        while True:
-            if isinstance(step, Pause):
-                sleep(step.seconds)
-                step = exchange.send(None)
-                continue
-            try:
-                result = call(**step.params, timeout=step.seconds)
-            except Exception as exc:
-                step = exchange.throw(exc)
-            else:
-                step = exchange.send(result)
-    except StopIteration as done:
-        return cast(T, done.value)
-    finally:
-        exchange.close()
+
+    def perform(step: Attempt | Pause) -> Any:
+        if isinstance(step, Pause):
+            return sleep(step.seconds)
+        return call(**step.params, timeout=step.seconds)
+
+    return run_steps(exchange, perform)
 
 
 async def drive_async(
@@ -160,23 +151,13 @@ async def drive_async(
     sleep: Callable[[float], Awaitable[None]],
 ) -> T:
     """Run ``exchange`` with an asynchronous SDK ``call``, on the caller's event loop."""
-    try:
-        step = next(exchange)
-        while True:
-            if isinstance(step, Pause):
-                await sleep(step.seconds)
-                step = exchange.send(None)
-                continue
-            try:
-                result = await call(**step.params, timeout=step.seconds)
-            except Exception as exc:
-                step = exchange.throw(exc)
-            else:
-                step = exchange.send(result)
-    except StopIteration as done:
-        return cast(T, done.value)
-    finally:
-        exchange.close()
+
+    async def perform(step: Attempt | Pause) -> Any:
+        if isinstance(step, Pause):
+            return await sleep(step.seconds)
+        return await call(**step.params, timeout=step.seconds)
+
+    return await run_steps_async(exchange, perform)
 
 
 def call_with_retries(

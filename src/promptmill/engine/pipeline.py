@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from promptmill.backends.base import (
     AsyncChatBackend,
@@ -82,6 +82,7 @@ from promptmill.engine.types import (
     Usage,
 )
 from promptmill.errors import APIError, InvalidRequestError
+from promptmill.steps import run_steps, run_steps_async
 from promptmill.types import GenerateMode, check_message_order
 
 __all__ = ["PromptEngine"]
@@ -139,6 +140,13 @@ class _Run:
     def progress(self, stage: str, message: str, attempt: int = 1) -> None:
         if self._on_progress is not None:
             self._on_progress(Progress(stage=stage, message=message, attempt=attempt))
+
+    def attempting(self, stage: str, doing: str, attempt: int, problems: list[str]) -> None:
+        """Report an attempt: what the model is doing, or on a retry what it must fix."""
+        if attempt == 1:
+            self.progress(stage, doing, attempt)
+        else:
+            self.progress("repair", "asking the model to fix: " + "; ".join(problems), attempt)
 
     def time_left(self) -> float:
         """Seconds to the deadline (negative once it has passed)."""
@@ -400,18 +408,14 @@ class PromptEngine:
     ) -> T:
         """Run a request's steps, each model call blocking this thread (``backend.chat``)."""
         run = _Run(self.request_timeout, on_progress)
-        steps = steps_of(run)
-        try:
-            request = next(steps)
-            while True:
-                started = time.perf_counter()
-                reply = self.backend.chat(request)
-                run.meter(reply, started)
-                request = steps.send(reply)
-        except StopIteration as done:
-            return cast(T, done.value)
-        finally:
-            steps.close()
+
+        def call(request: ChatRequest) -> ChatReply:
+            started = time.perf_counter()
+            reply = self.backend.chat(request)
+            run.meter(reply, started)
+            return reply
+
+        return run_steps(steps_of(run), call)
 
     async def _drive_async(
         self, steps_of: Callable[[_Run], ModelSteps[T]], on_progress: ProgressCallback | None
@@ -421,18 +425,14 @@ class PromptEngine:
         if not isinstance(backend, AsyncChatBackend):
             raise TypeError(f"the {backend.name} backend has no achat: call the blocking method")
         run = _Run(self.request_timeout, on_progress)
-        steps = steps_of(run)
-        try:
-            request = next(steps)
-            while True:
-                started = time.perf_counter()
-                reply = await backend.achat(request)
-                run.meter(reply, started)
-                request = steps.send(reply)
-        except StopIteration as done:
-            return cast(T, done.value)
-        finally:
-            steps.close()
+
+        async def call(request: ChatRequest) -> ChatReply:
+            started = time.perf_counter()
+            reply = await backend.achat(request)
+            run.meter(reply, started)
+            return reply
+
+        return await run_steps_async(steps_of(run), call)
 
     # --- the pipeline -----------------------------------------------------------------
 
@@ -458,13 +458,7 @@ class PromptEngine:
         for attempt in range(1, FREEFORM_ATTEMPTS + 1):
             if attempt > 1 and run.time_left() < SOFT_REPAIR_TIME_SHARE * run.timeout:
                 break
-            run.progress(
-                "write" if attempt == 1 else "repair",
-                "the model is writing the prompt"
-                if attempt == 1
-                else "asking the model to fix: " + "; ".join(problems),
-                attempt,
-            )
+            run.attempting("write", "the model is writing the prompt", attempt, problems)
             reply = yield ChatRequest(
                 turns=turns,
                 system=metaprompts.FREEFORM_SYSTEM,
@@ -513,13 +507,7 @@ class PromptEngine:
         schema = plan_schema(fixed_inputs=fixed_inputs)
         problems: list[str] = []
         for attempt in range(1, PLAN_ATTEMPTS + 1):
-            run.progress(
-                "plan" if attempt == 1 else "repair",
-                "the model is planning the prompt"
-                if attempt == 1
-                else "asking the model to fix: " + "; ".join(problems),
-                attempt,
-            )
+            run.attempting("plan", "the model is planning the prompt", attempt, problems)
             reply = yield ChatRequest(
                 turns=turns,
                 system=metaprompts.PLANNER_SYSTEM,
