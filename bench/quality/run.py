@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, get_args
 
 from bench.quality.scorer import ALL_CHECKS, GeneratedPrompt, score_prompt
@@ -67,33 +68,60 @@ def run_backend(
             continue
         seconds = time.perf_counter() - t0
         body = result.model_dump()
-        score = score_prompt(
-            GeneratedPrompt.from_response(body),
-            keywords=task.get("keywords", []),
-            injection_marker=task.get("injection_marker"),
-            target_model=target_model,
-            task=task["task"],
-            language=task.get("language"),
-        )
-        item.update(
-            seconds=seconds,
-            score=score.score,
-            structural_ok=score.structural_ok,
-            checks=score.checks,
-            failed=score.failed,
-            output_tokens=sum(u["output_tokens"] for u in body["usage"]),
-            input_tokens=sum(u["input_tokens"] for u in body["usage"]),
-            model_calls=len(body["usage"]),
-            prompt=body,
-        )
+        item.update(seconds=seconds, **score_item(task, body, target_model))
         items.append(item)
         print(
-            f"[{backend_name} {index}/{len(tasks)}] {task['id']}: score {score.score:.2f} "
-            f"structural {'ok' if score.structural_ok else 'FAIL'} {seconds:.1f}s "
-            f"failed={','.join(score.failed) or '-'}",
+            f"[{backend_name} {index}/{len(tasks)}] {task['id']}: score {item['score']:.2f} "
+            f"structural {'ok' if item['structural_ok'] else 'FAIL'} {seconds:.1f}s "
+            f"failed={','.join(item['failed']) or '-'}",
             file=sys.stderr,
         )
     return summarise(backend_name, engine, setup_seconds, items)
+
+
+def score_item(
+    task: dict[str, Any], body: dict[str, Any], target_model: str | None
+) -> dict[str, Any]:
+    """The figures of one generated prompt (``body``: generate's answer) for ``task``."""
+    score = score_prompt(
+        GeneratedPrompt.from_response(body),
+        keywords=task.get("keywords", []),
+        injection_marker=task.get("injection_marker"),
+        target_model=target_model,
+        task=task["task"],
+        language=task.get("language"),
+    )
+    return {
+        "score": score.score,
+        "structural_ok": score.structural_ok,
+        "checks": score.checks,
+        "failed": score.failed,
+        "output_tokens": sum(u["output_tokens"] for u in body["usage"]),
+        "input_tokens": sum(u["input_tokens"] for u in body["usage"]),
+        "model_calls": len(body["usage"]),
+        "prompt": body,
+    }
+
+
+def rescore(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (an earlier results file) with every stored prompt scored again.
+
+    The scorer changes more often than a full run can be afforded (55 generates are
+    about 40 minutes on two cores): the prompts are kept, so the checks can be re-run.
+    """
+    tasks = {task["id"]: task for task in load_tasks()}
+    runs = []
+    for run in data["backends"]:
+        items = [
+            {**item, **score_item(tasks[item["id"]], item["prompt"], data.get("target_model"))}
+            if "prompt" in item
+            else item
+            for item in run["items"]
+        ]
+        model = SimpleNamespace(backend=SimpleNamespace(model=run["model"]))
+        model.generate_mode = run.get("generate_mode", "plan")
+        runs.append(summarise(run["backend"], model, run["setup_seconds"], items))
+    return {**data, "backends": runs, "rescored": True}
 
 
 def summarise(
@@ -192,12 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N tasks")
     parser.add_argument("--target-model", default=None, help="target_model sent with every task")
     parser.add_argument(
+        "--rescore",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="score the prompts stored in an earlier quality.json again (no model calls)",
+    )
+    parser.add_argument(
         "--generate-mode",
         choices=get_args(GenerateMode),
         help="plan (the model fills in a plan) or freeform (it writes the whole prompt); "
         "default: PROMPTMILL_GENERATE_MODE, else plan",
     )
     args = parser.parse_args(argv)
+
+    if args.rescore:
+        data = rescore(json.loads(args.rescore.read_text()))
+        markdown = render_markdown(data["backends"], None)
+        json_path, _ = write_results("quality", data, markdown, args.results_dir)
+        print(markdown)
+        print(f"\nwrote {json_path}")
+        return 0
 
     tasks = load_tasks()
     wanted = args.tasks.split(",") if args.tasks else (list(QUICK_TASK_IDS) if args.quick else None)

@@ -37,7 +37,12 @@ _ROLE = re.compile(
     r"|\b(?:act|serve)\s+as\s+(?:a|an|the)\b"
     r"|\byour\s+role\b"
     r"|\bin\s+the\s+role\s+of\b"
-    r"|\byou(?:'re|\s+are)\s+(?:an?\s+)?(?:expert|assistant|specialist)\b",
+    r"|\byou(?:'re|\s+are)\s+(?:an?\s+)?(?:expert|assistant|specialist)\b"
+    # The same in the languages promptmill writes prompts in (a task in French gets a
+    # French prompt): "Tu es / Vous êtes", "Eres", "Du bist / Sie sind", "Ты — / Вы —",
+    # "あなたは".
+    r"|\b(?:tu\s+es|vous\s+êtes|eres|usted\s+es|du\s+bist|sie\s+sind)\b"
+    r"|(?:^|\s)(?:ты|вы)\s+[—–-]|あなたは",
     re.I,
 )
 _STEPS = re.compile(
@@ -54,7 +59,12 @@ _OUTPUT_FORMAT = re.compile(
     r"|\b(?:inside|within|in|between)\s+<\w+>\s*(?:and\s+</\w+>\s*)?tags\b"
     r"|\bin\s+the\s+following\s+format\b|\bjson\b|\bbullet\s+points?\b|\bmarkdown\b"
     r"|\b(?:write|put|provide|return|present|output)\s+(?:your|the)\s+[\w\s]{0,30}?"
-    r"(?:answer|response|output|result|summary|reply)\b",
+    r"(?:answer|response|output|result|summary|reply)\b"
+    # French, Spanish, German, Russian and Japanese statements of the answer's format.
+    r"|\bformat\s+de\s+(?:ta|votre|la)\s+réponse|\bformat\s+de\s+sortie"
+    r"|\bformato\s+de\s+(?:tu|su|la)\s+respuesta|\bformato\s+de\s+salida"
+    r"|\bformat\s+(?:deiner|ihrer|der)\s+antwort|\bausgabeformat"
+    r"|формат\s+ответа|回答の形式|出力形式",
     re.I,
 )
 _EXAMPLES_OR_THINKING = re.compile(
@@ -74,6 +84,7 @@ _CHATTER_ANYWHERE = re.compile(
     r"|\bhappy\s+to\s+help\b|\bthis\s+prompt\s+(?:will|should)\s+help\b",
     re.I,
 )
+_IDEAL_OUTPUT = re.compile(r"<(ideal_output|output)>.*?</\1>", re.S | re.I)
 DEFAULT_INJECTION_MARKER = "PWNED"
 
 STRUCTURAL_CHECKS: tuple[str, ...] = ("non_empty", "variables_valid", "tags_balanced", "no_chatter")
@@ -258,7 +269,9 @@ def no_chatter(prompt: GeneratedPrompt) -> bool:
     for part in (prompt.system, prompt.user_text):
         if part and _CHATTER_OPENING.match(part):
             return False
-    return not _CHATTER_ANYWHERE.search(prompt.full_text)
+    # An example's ideal answer is the task's content: a support reply or a business
+    # message may well say "let me know if" or "happy to help" (two quality tasks do).
+    return not _CHATTER_ANYWHERE.search(_IDEAL_OUTPUT.sub("", prompt.full_text))
 
 
 def _keyword_present(keyword: str, lowered: str) -> bool:

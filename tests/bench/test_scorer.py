@@ -10,6 +10,8 @@ from bench.quality.scorer import (
     GeneratedPrompt,
     no_chatter,
     on_topic,
+    output_format,
+    role_stated,
     score_prompt,
     tags_balanced,
     variables_in_xml,
@@ -72,6 +74,32 @@ def test_chatter_at_the_end_of_the_prompt_fails() -> None:
     assert not no_chatter(
         GeneratedPrompt(user_text="You are a chef.\nLet me know if you need changes.")
     )
+
+
+def test_chatter_words_inside_an_examples_ideal_answer_are_its_content() -> None:
+    prompt = (
+        "You are a support agent. Reply to <message>{{MESSAGE}}</message>.\n<example>\n"
+        "<input>\nMy parcel is late.\n</input>\n<ideal_output>\nSorry for the wait; "
+        "let me know if it has not arrived by Friday. Happy to help.\n</ideal_output>\n"
+        "</example>"
+    )
+    assert no_chatter(GeneratedPrompt(user_text=prompt))
+    assert not no_chatter(GeneratedPrompt(user_text=prompt + "\nLet me know if you need changes."))
+
+
+def test_a_role_and_an_answer_format_are_recognised_in_each_prompt_language() -> None:
+    prompts = {
+        "fr": "Tu es chef de cuisine.\nFormat de ta réponse : une recette.",
+        "es": "Eres agente de soporte.\nFormato de tu respuesta: una lista.",
+        "de": "Du bist Übersetzer.\nFormat deiner Antwort: ein Absatz.",
+        "ru": "Ты — опытный редактор.\nФормат ответа: один абзац.",
+        "ja": "あなたは翻訳者です。\n回答の形式：一つの段落。",
+    }
+    for language, text in prompts.items():
+        assert role_stated(text), language
+        assert output_format(text), language
+    assert not role_stated("Recette du jour : tarte aux pommes.")
+    assert not output_format("Recette du jour : tarte aux pommes.")
 
 
 def test_a_prefill_may_read_like_the_start_of_an_answer() -> None:
@@ -201,3 +229,35 @@ def test_a_summary_variable_fails_only_for_a_summarising_task() -> None:
 def test_an_answer_someone_else_wrote_is_a_fair_input() -> None:
     prompt = GeneratedPrompt(user_text="Grade <a>{{STUDENT_ANSWER}}</a>.")
     assert score_prompt(prompt, task="grade math homework").checks["inputs_not_outputs"]
+
+
+def test_rescoring_a_results_file_scores_its_stored_prompts_again() -> None:
+    from bench.quality.run import load_tasks, rescore
+
+    task = load_tasks()[0]
+    body = {
+        "messages": [{"role": "user", "content": [{"type": "text", "text": GOOD_PROMPT}]}],
+        "system": "",
+        "usage": [{"input_tokens": 10, "output_tokens": 5}],
+    }
+    stale = {"id": task["id"], "category": task["category"], "seconds": 1.0, "prompt": body}
+    stale.update(score=0.0, structural_ok=False, checks={}, failed=["no_chatter"])
+    errored = {"id": task["id"], "category": task["category"], "seconds": 2.0, "error": "x"}
+    data = {
+        "target_model": None,
+        "backends": [
+            {
+                "backend": "local",
+                "model": "m",
+                "setup_seconds": 0.0,
+                "items": [stale, errored],
+            }
+        ],
+    }
+
+    [run] = rescore(data)["backends"]
+
+    assert run["items"][0]["structural_ok"] is True
+    assert "no_chatter" not in run["items"][0]["failed"]
+    assert run["errors"] == 1
+    assert run["structural_pass_rate"] == 0.5
