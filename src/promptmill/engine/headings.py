@@ -46,6 +46,8 @@ class Headings:
     examples_intro: str
     examples: str
     direct_answer: str
+    choose_answer: str  # the whole answer format of a choice (the ``choose`` kind)
+    options_answer: str  # for decisions whose input may list options (classify, reason)
     colon: str = ":"
     full_stop: str = "."
     gap: str = " "  # between sentences, and after a colon; none in Japanese
@@ -91,6 +93,14 @@ ENGLISH_HEADINGS = Headings(
     ),
     examples="Examples",
     direct_answer="Give the answer directly, with no explanation or reasoning before it.",
+    choose_answer=(
+        "Answer with the chosen option exactly as the input names it (its letter, such as (B), "
+        "when the options are lettered), and nothing else."
+    ),
+    options_answer=(
+        "If the input lists options, answer with the chosen option as the input names it (its "
+        "letter, such as (B), when the options are lettered)."
+    ),
 )
 
 _TRANSLATED: dict[str, Headings] = {
@@ -137,6 +147,15 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Примеры",
         direct_answer="Дай ответ сразу, без объяснений и рассуждений перед ним.",
+        choose_answer=(
+            "Ответь выбранным вариантом точно так, как он назван во входных данных (его буквой, "
+            "например (B), если варианты обозначены буквами), и ничего больше не пиши."
+        ),
+        options_answer=(
+            "Если во входных данных перечислены варианты, ответь выбранным вариантом так, как он "
+            "назван во входных данных (его буквой, например (B), если варианты обозначены "
+            "буквами)."
+        ),
     ),
     "de": Headings(
         role_line="Du bist {role}.",
@@ -181,6 +200,15 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Beispiele",
         direct_answer="Gib die Antwort direkt, ohne Erklärung oder Überlegungen davor.",
+        choose_answer=(
+            "Antworte mit der gewählten Option genau so, wie die Eingabe sie benennt (mit ihrem "
+            "Buchstaben, etwa (B), wenn die Optionen Buchstaben tragen), und mit nichts sonst."
+        ),
+        options_answer=(
+            "Wenn die Eingabe Optionen auflistet, antworte mit der gewählten Option so, wie die "
+            "Eingabe sie benennt (mit ihrem Buchstaben, etwa (B), wenn die Optionen Buchstaben "
+            "tragen)."
+        ),
     ),
     "fr": Headings(
         role_line="Tu es {role}.",
@@ -224,6 +252,14 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Exemples",
         direct_answer="Donne la réponse directement, sans explication ni raisonnement avant.",
+        choose_answer=(
+            "Réponds par l'option choisie exactement comme l'entrée la nomme (sa lettre, par "
+            "exemple (B), si les options sont désignées par des lettres), et rien d'autre."
+        ),
+        options_answer=(
+            "Si l'entrée propose des options, réponds par l'option choisie comme l'entrée la nomme"
+            " (sa lettre, par exemple (B), si les options sont désignées par des lettres)."
+        ),
         colon=" :",
     ),
     "es": Headings(
@@ -266,6 +302,14 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Ejemplos",
         direct_answer="Da la respuesta directamente, sin explicaciones ni razonamientos antes.",
+        choose_answer=(
+            "Responde con la opción elegida tal como la nombra la entrada (su letra, por ejemplo "
+            "(B), si las opciones llevan letras), y nada más."
+        ),
+        options_answer=(
+            "Si la entrada enumera opciones, responde con la opción elegida tal como la nombra la "
+            "entrada (su letra, por ejemplo (B), si las opciones llevan letras)."
+        ),
     ),
     "ja": Headings(
         role_line="あなたは{role}です。",
@@ -300,6 +344,15 @@ _TRANSLATED: dict[str, Headings] = {
         examples_intro="以下は入力と理想的な回答の例です。期待される形式と品質を示すもので、内容をそのまま写さないでください。",
         examples="例",
         direct_answer="説明や推論を前に書かず、答えだけを直接書いてください。",
+        choose_answer=(
+            "選んだ選択肢を入力での呼び方のとおりに答え"
+            "（選択肢に文字が付いている場合は (B) のようにその文字で）、"
+            "それ以外は何も書かないでください。"
+        ),
+        options_answer=(
+            "入力に選択肢が挙げられている場合は、選んだ選択肢を入力での呼び方のとおりに"
+            "答えてください（選択肢に文字が付いている場合は (B) のようにその文字で）。"
+        ),
         colon="：",
         full_stop="。",
         gap="",

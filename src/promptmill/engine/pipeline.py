@@ -23,6 +23,7 @@ from promptmill.engine.checks import (
     mentions_injection,
     placeholders,
 )
+from promptmill.engine.choice import asks_to_choose, keep_choice, with_choice_examples
 from promptmill.engine.families import accepts_prefill, model_family
 from promptmill.engine.headings import headings_for
 from promptmill.engine.language import ENGLISH, Language, detect_language
@@ -171,6 +172,10 @@ class PromptEngine:
         language = detect_language(task)
         request = metaprompts.generate_plan_request(task.strip(), target_model, language)
         plan = self._plan(run, request, task=task, language=language, fixed_inputs=None)
+        if asks_to_choose(task):
+            # Deterministic: a small planner rewrites a choice into a label or a rewrite
+            # even when told not to (see ``choice.py``).
+            plan = keep_choice(plan, task)
         return self._finish(
             run,
             plan,
@@ -362,6 +367,7 @@ class PromptEngine:
         keep_names: bool = False,
     ) -> PromptResult:
         family = model_family(target_model)
+        plan = with_choice_examples(plan)
         run.progress("render", f"rendering for the {family} family")
         rendered = render_prompt(
             plan,
