@@ -54,6 +54,7 @@ def _generate(task: str, plan: dict[str, Any], target: str | None = None) -> str
         "Answer questions about which times certain events could have occurred",
         "Choose between the two proposed headlines",
         "Select one of the options that best completes the sentence",
+        "Select the humorous edit that 'ruins' the input movie name",
     ],
 )
 def test_a_task_asking_which_item_fits_is_a_choice(task: str) -> None:

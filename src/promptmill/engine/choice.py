@@ -20,14 +20,16 @@ from promptmill.engine.plan import CHOICE_KIND, PromptPlan, clean_sentence
 
 # "Which" as a question ("determine which of", "which one", a task opening with "Which"),
 # never the relative "which" of "emails, which customers send"; choice verbs only with
-# a set to choose from ("choose between", "select one of the options").
+# a set to choose from ("choose between", "select one of the options", "select the edit
+# that ..."), never "choose a name for ...".
 _CHOICE = re.compile(
     r"^\s*which\b"
     r"|\b(?:determine|decide|identify|tell|say|judge|predict|guess|state|find|choose|select"
     r"|pick|about|asks?|says?)\s+which\b"
     r"|\bwhich\s+(?:of|one)\b"
     r"|\b(?:choose|select|pick)\s+(?:between|among|from|one\s+of)\b"
-    r"|\b(?:choose|select|pick)\b[^.?!]*\b(?:options?|alternatives|candidates|choices)\b",
+    r"|\b(?:choose|select|pick)\b[^.?!]*\b(?:options?|alternatives|candidates|choices)\b"
+    r"|\b(?:choose|select|pick)\s+the\s+(?:[\w-]+\s+){0,3}(?:that|which)\b",
     re.IGNORECASE,
 )
 
