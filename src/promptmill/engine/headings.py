@@ -94,12 +94,12 @@ ENGLISH_HEADINGS = Headings(
     examples="Examples",
     direct_answer="Give the answer directly, with no explanation or reasoning before it.",
     choose_answer=(
-        "Answer with the chosen option exactly as the input names it (its letter, such as (B), "
-        "when the options are lettered), and nothing else."
+        "In one short sentence, say which item fits and why; then give the chosen option as the "
+        "input writes it (its letter in parentheses when the options are lettered)."
     ),
     options_answer=(
-        "If the input lists options, answer with the chosen option as the input names it (its "
-        "letter, such as (B), when the options are lettered)."
+        "If the input lists options, answer with the chosen option as the input writes it (its "
+        "letter in parentheses when the options are lettered)."
     ),
 )
 
@@ -148,13 +148,13 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Примеры",
         direct_answer="Дай ответ сразу, без объяснений и рассуждений перед ним.",
         choose_answer=(
-            "Ответь выбранным вариантом точно так, как он назван во входных данных (его буквой, "
-            "например (B), если варианты обозначены буквами), и ничего больше не пиши."
+            "Одним коротким предложением скажи, какой элемент подходит и почему; затем укажи "
+            "выбранный вариант так, как он записан во входных данных (его букву в скобках, если "
+            "варианты обозначены буквами)."
         ),
         options_answer=(
             "Если во входных данных перечислены варианты, ответь выбранным вариантом так, как он "
-            "назван во входных данных (его буквой, например (B), если варианты обозначены "
-            "буквами)."
+            "записан во входных данных (его буквой в скобках, если варианты обозначены буквами)."
         ),
     ),
     "de": Headings(
@@ -201,12 +201,13 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Beispiele",
         direct_answer="Gib die Antwort direkt, ohne Erklärung oder Überlegungen davor.",
         choose_answer=(
-            "Antworte mit der gewählten Option genau so, wie die Eingabe sie benennt (mit ihrem "
-            "Buchstaben, etwa (B), wenn die Optionen Buchstaben tragen), und mit nichts sonst."
+            "Sag in einem kurzen Satz, welches Element passt und warum; gib dann die gewählte "
+            "Option so an, wie die Eingabe sie schreibt (ihren Buchstaben in Klammern, wenn die "
+            "Optionen Buchstaben tragen)."
         ),
         options_answer=(
             "Wenn die Eingabe Optionen auflistet, antworte mit der gewählten Option so, wie die "
-            "Eingabe sie benennt (mit ihrem Buchstaben, etwa (B), wenn die Optionen Buchstaben "
+            "Eingabe sie schreibt (ihrem Buchstaben in Klammern, wenn die Optionen Buchstaben "
             "tragen)."
         ),
     ),
@@ -253,12 +254,13 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Exemples",
         direct_answer="Donne la réponse directement, sans explication ni raisonnement avant.",
         choose_answer=(
-            "Réponds par l'option choisie exactement comme l'entrée la nomme (sa lettre, par "
-            "exemple (B), si les options sont désignées par des lettres), et rien d'autre."
+            "Dis en une courte phrase quel élément convient et pourquoi ; puis donne l'option "
+            "choisie comme l'entrée l'écrit (sa lettre entre parenthèses si les options sont "
+            "désignées par des lettres)."
         ),
         options_answer=(
-            "Si l'entrée propose des options, réponds par l'option choisie comme l'entrée la nomme"
-            " (sa lettre, par exemple (B), si les options sont désignées par des lettres)."
+            "Si l'entrée propose des options, réponds par l'option choisie comme l'entrée l'écrit "
+            "(sa lettre entre parenthèses si les options sont désignées par des lettres)."
         ),
         colon=" :",
     ),
@@ -303,12 +305,12 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Ejemplos",
         direct_answer="Da la respuesta directamente, sin explicaciones ni razonamientos antes.",
         choose_answer=(
-            "Responde con la opción elegida tal como la nombra la entrada (su letra, por ejemplo "
-            "(B), si las opciones llevan letras), y nada más."
+            "Di en una frase breve qué elemento encaja y por qué; luego da la opción elegida tal "
+            "como la escribe la entrada (su letra entre paréntesis si las opciones llevan letras)."
         ),
         options_answer=(
-            "Si la entrada enumera opciones, responde con la opción elegida tal como la nombra la "
-            "entrada (su letra, por ejemplo (B), si las opciones llevan letras)."
+            "Si la entrada enumera opciones, responde con la opción elegida tal como la escribe la"
+            " entrada (su letra entre paréntesis si las opciones llevan letras)."
         ),
     ),
     "ja": Headings(
@@ -345,13 +347,13 @@ _TRANSLATED: dict[str, Headings] = {
         examples="例",
         direct_answer="説明や推論を前に書かず、答えだけを直接書いてください。",
         choose_answer=(
-            "選んだ選択肢を入力での呼び方のとおりに答え"
-            "（選択肢に文字が付いている場合は (B) のようにその文字で）、"
-            "それ以外は何も書かないでください。"
+            "どの項目が当てはまるか、その理由を短い一文で述べ、続けて選んだ選択肢を入力での書"
+            "き方のとおりに書いてください（選択肢に文字が付いている場合はその文字を括弧付きで"
+            "）。"
         ),
         options_answer=(
-            "入力に選択肢が挙げられている場合は、選んだ選択肢を入力での呼び方のとおりに"
-            "答えてください（選択肢に文字が付いている場合は (B) のようにその文字で）。"
+            "入力に選択肢が挙げられている場合は、選んだ選択肢を入力での書き方のとおりに答えて"
+            "ください（選択肢に文字が付いている場合はその文字を括弧付きで）。"
         ),
         colon="：",
         full_stop="。",
