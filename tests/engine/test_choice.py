@@ -108,6 +108,11 @@ def test_a_choice_drops_examples_whose_answer_is_no_option_of_their_input() -> N
     assert "<example>" not in text
 
 
+def test_a_choice_drops_examples_that_repeat_their_whole_input() -> None:
+    echo = {"input": "The Beatles", "output": "The Beatles..."}
+    assert "<example>" not in _generate(CHOICE_TASK, {**LABEL_PLAN, "examples": [echo]})
+
+
 def test_a_choice_keeps_examples_that_answer_with_one_of_their_options() -> None:
     example = {"input": "Which is sarcastic? (A) Great, rain again. (B) It rains.", "output": "(A)"}
     text = _generate(CHOICE_TASK, {**LABEL_PLAN, "examples": [example]})

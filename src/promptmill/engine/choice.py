@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from promptmill.engine.plan import CHOICE_KIND, PromptPlan, clean_sentence
+from promptmill.engine.plan import CHOICE_KIND, PlanExample, PromptPlan, clean_sentence
 
 # "Which" as a question ("determine which of", "which one", a task opening with "Which"),
 # never the relative "which" of "emails, which customers send"; choice verbs only with
@@ -63,12 +63,18 @@ def with_choice_examples(plan: PromptPlan) -> PromptPlan:
 
     A choice's answer is one of the candidates in its input, so an example whose ideal
     output appears nowhere in its input ("I'm so happy!" -> "not sarcastic") teaches a
-    label the question never offers, and a small model copies that label.
+    label the question never offers, and one that repeats its whole input ("The Beatles"
+    -> "The Beatles...") chooses nothing; a small model copies either.
     """
     if plan.task_kind != CHOICE_KIND:
         return plan
-    kept = [e for e in plan.examples if _folded(e.output) and _folded(e.output) in _folded(e.input)]
+    kept = [e for e in plan.examples if _names_one_of_its_options(e)]
     return plan.model_copy(update={"examples": kept})
+
+
+def _names_one_of_its_options(example: PlanExample) -> bool:
+    answer, question = _folded(example.output), _folded(example.input)
+    return bool(answer) and answer in question and answer != question
 
 
 def _folded(text: str) -> str:
