@@ -85,8 +85,9 @@ def test_a_choice_task_keeps_its_own_question_as_the_objective() -> None:
 @pytest.mark.parametrize("target", [None, "gpt-4o", "qwen2.5-coder-1.5b"])
 def test_a_choice_is_answered_with_the_option_as_the_input_writes_it(target: str | None) -> None:
     text = _generate(CHOICE_TASK, LABEL_PLAN, target)
-    assert "then give the chosen option as the input writes it" in text
-    assert "its letter in parentheses when the options are lettered" in text
+    assert (
+        "then give the letter of the chosen option in parentheses, as the input writes it" in text
+    )
     assert "The classification as sarcastic or not sarcastic" not in text
 
 
@@ -98,6 +99,7 @@ def test_a_choice_prompt_suggests_no_particular_letter() -> None:
 def test_a_choice_names_the_item_in_one_sentence_without_step_by_step_reasoning() -> None:
     text = _generate(CHOICE_TASK, LABEL_PLAN)
     assert "In one short sentence, say which item fits and why" in text
+    assert "Give the answer directly" in text
     assert "<thinking>" not in text
     assert "step by step" not in text
 
@@ -136,7 +138,7 @@ def test_a_task_that_is_no_choice_keeps_the_planners_kind_and_format() -> None:
 def test_a_choose_plan_renders_the_choice_format_in_every_family(family: Family) -> None:
     rendered = render_prompt(parse_plan({**LABEL_PLAN, "task_kind": "choose"}), family)
     text = rendered.system + rendered.user
-    assert "then give the chosen option as the input writes it" in text
+    assert "then give the letter of the chosen option" in text
     assert "in lower case" not in text
 
 
@@ -156,7 +158,7 @@ def test_other_kinds_say_nothing_of_options(kind: str) -> None:
 def test_the_choice_format_is_worded_in_the_prompts_language() -> None:
     russian = headings_for(detect_language("Определи, какое из двух предложений саркастично"))
     plan = parse_plan({**LABEL_PLAN, "task_kind": "choose"})
-    assert "укажи выбранный вариант" in render_prompt(plan, "claude", headings=russian).user
+    assert "укажи букву выбранного варианта" in render_prompt(plan, "claude", headings=russian).user
 
 
 def test_the_planner_is_shown_no_lettered_options_to_copy() -> None:

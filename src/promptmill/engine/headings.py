@@ -94,8 +94,8 @@ ENGLISH_HEADINGS = Headings(
     examples="Examples",
     direct_answer="Give the answer directly, with no explanation or reasoning before it.",
     choose_answer=(
-        "In one short sentence, say which item fits and why; then give the chosen option as the "
-        "input writes it (its letter in parentheses when the options are lettered)."
+        "In one short sentence, say which item fits and why; then give the letter of the chosen "
+        "option in parentheses, as the input writes it."
     ),
     options_answer=(
         "If the input lists options, answer with the chosen option as the input writes it (its "
@@ -148,9 +148,8 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Примеры",
         direct_answer="Дай ответ сразу, без объяснений и рассуждений перед ним.",
         choose_answer=(
-            "Одним коротким предложением скажи, какой элемент подходит и почему; затем укажи "
-            "выбранный вариант так, как он записан во входных данных (его букву в скобках, если "
-            "варианты обозначены буквами)."
+            "Одним коротким предложением скажи, какой элемент подходит и почему; затем укажи букву"
+            " выбранного варианта в скобках, так, как она записана во входных данных."
         ),
         options_answer=(
             "Если во входных данных перечислены варианты, ответь выбранным вариантом так, как он "
@@ -201,9 +200,8 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Beispiele",
         direct_answer="Gib die Antwort direkt, ohne Erklärung oder Überlegungen davor.",
         choose_answer=(
-            "Sag in einem kurzen Satz, welches Element passt und warum; gib dann die gewählte "
-            "Option so an, wie die Eingabe sie schreibt (ihren Buchstaben in Klammern, wenn die "
-            "Optionen Buchstaben tragen)."
+            "Sag in einem kurzen Satz, welches Element passt und warum; gib dann den Buchstaben "
+            "der gewählten Option in Klammern an, so wie die Eingabe ihn schreibt."
         ),
         options_answer=(
             "Wenn die Eingabe Optionen auflistet, antworte mit der gewählten Option so, wie die "
@@ -254,9 +252,8 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Exemples",
         direct_answer="Donne la réponse directement, sans explication ni raisonnement avant.",
         choose_answer=(
-            "Dis en une courte phrase quel élément convient et pourquoi ; puis donne l'option "
-            "choisie comme l'entrée l'écrit (sa lettre entre parenthèses si les options sont "
-            "désignées par des lettres)."
+            "Dis en une courte phrase quel élément convient et pourquoi ; puis donne la lettre de "
+            "l'option choisie entre parenthèses, comme l'entrée l'écrit."
         ),
         options_answer=(
             "Si l'entrée propose des options, réponds par l'option choisie comme l'entrée l'écrit "
@@ -305,8 +302,8 @@ _TRANSLATED: dict[str, Headings] = {
         examples="Ejemplos",
         direct_answer="Da la respuesta directamente, sin explicaciones ni razonamientos antes.",
         choose_answer=(
-            "Di en una frase breve qué elemento encaja y por qué; luego da la opción elegida tal "
-            "como la escribe la entrada (su letra entre paréntesis si las opciones llevan letras)."
+            "Di en una frase breve qué elemento encaja y por qué; luego da la letra de la opción "
+            "elegida entre paréntesis, tal como la escribe la entrada."
         ),
         options_answer=(
             "Si la entrada enumera opciones, responde con la opción elegida tal como la escribe la"
@@ -347,9 +344,8 @@ _TRANSLATED: dict[str, Headings] = {
         examples="例",
         direct_answer="説明や推論を前に書かず、答えだけを直接書いてください。",
         choose_answer=(
-            "どの項目が当てはまるか、その理由を短い一文で述べ、続けて選んだ選択肢を入力での書"
-            "き方のとおりに書いてください（選択肢に文字が付いている場合はその文字を括弧付きで"
-            "）。"
+            "どの項目が当てはまるか、その理由を短い一文で述べ、続けて選んだ選択肢の文字を入力"
+            "での書き方のとおりに括弧付きで書いてください。"
         ),
         options_answer=(
             "入力に選択肢が挙げられている場合は、選んだ選択肢を入力での書き方のとおりに答えて"

@@ -30,7 +30,7 @@ from promptmill.engine.plan import CHOICE_KIND, OutputField, PlanExample, PlanIn
 _ENDINGS = ".!?:。！？：…"
 # Task kinds whose answer is short and checkable: told to answer directly, never to explain
 # first (the examples show the form instead).
-_DIRECT_KINDS = frozenset({"classify", "extract", "transform"})
+_DIRECT_KINDS = frozenset({"classify", CHOICE_KIND, "extract", "transform"})
 # Decisions whose input may itself be a question with lettered options: told to answer with
 # the option as the input names it, since a label of the plan's own invention names none.
 _OPTION_KINDS = frozenset({"classify", "reason"})
@@ -110,10 +110,12 @@ def _output_spec(plan: PromptPlan, h: Headings) -> str:
     """The exact output specification: the format sentence, then the fields, if any.
 
     A choice's answer is worded here, not by the model: one sentence on which item fits,
-    then the chosen option as the input writes it. A planner's own format for it (a label)
-    names no option; a bare letter is a positional guess for a small model (Qwen 1.5B
-    answered "(B)" to all ten snarks items when shown "such as (B)": 4/10, and 5/10
-    without it, against 8/10 naming the item first; notes/bigbench-findings.md).
+    then the letter of the chosen option. A planner's own format for it (a label) names no
+    option, and a bare letter is a positional guess for a small model: on the same ten
+    BIG-bench snarks items Qwen 1.5B scored 4/10 told "its letter, such as (B)" (it
+    answered (B) every time), 5/10 with the letter alone, 3/10 naming the item without
+    the direct-answer line, and 8/10 with this wording (bare task 6/10;
+    notes/bigbench-findings.md, 2026-11-26).
     """
     parts = []
     if plan.task_kind == CHOICE_KIND:
