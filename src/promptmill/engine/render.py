@@ -113,9 +113,9 @@ def _output_spec(plan: PromptPlan, h: Headings) -> str:
     then the letter of the chosen option. A planner's own format for it (a label) names no
     option, and a bare letter is a positional guess for a small model: on the same ten
     BIG-bench snarks items Qwen 1.5B scored 4/10 told "its letter, such as (B)" (it
-    answered (B) every time), 5/10 with the letter alone, 3/10 naming the item without
-    the direct-answer line, and 8/10 with this wording (bare task 6/10;
-    notes/bigbench-findings.md, 2026-11-26).
+    answered (B) every time), 5/10 with the letter alone, 3/10 asked for "the option as
+    the input writes it" without the direct-answer line (it wrote the first option's
+    text), and 8/10 with this wording (bare task 6/10; issue 9, 2026-11-26).
     """
     parts = []
     if plan.task_kind == CHOICE_KIND:
