@@ -46,6 +46,8 @@ class Headings:
     examples_intro: str
     examples: str
     direct_answer: str
+    choose_answer: str  # the whole answer format of a choice (the ``choose`` kind)
+    options_answer: str  # for decisions whose input may list options (classify, reason)
     colon: str = ":"
     full_stop: str = "."
     gap: str = " "  # between sentences, and after a colon; none in Japanese
@@ -91,6 +93,14 @@ ENGLISH_HEADINGS = Headings(
     ),
     examples="Examples",
     direct_answer="Give the answer directly, with no explanation or reasoning before it.",
+    choose_answer=(
+        "In one short sentence, say which item fits and why; then give the letter of the chosen "
+        "option in parentheses, as the input writes it."
+    ),
+    options_answer=(
+        "If the input lists options, answer with the chosen option as the input writes it (its "
+        "letter in parentheses when the options are lettered)."
+    ),
 )
 
 _TRANSLATED: dict[str, Headings] = {
@@ -137,6 +147,14 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Примеры",
         direct_answer="Дай ответ сразу, без объяснений и рассуждений перед ним.",
+        choose_answer=(
+            "Одним коротким предложением скажи, какой элемент подходит и почему; затем укажи букву"
+            " выбранного варианта в скобках, так, как она записана во входных данных."
+        ),
+        options_answer=(
+            "Если во входных данных перечислены варианты, ответь выбранным вариантом так, как он "
+            "записан во входных данных (его буквой в скобках, если варианты обозначены буквами)."
+        ),
     ),
     "de": Headings(
         role_line="Du bist {role}.",
@@ -181,6 +199,15 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Beispiele",
         direct_answer="Gib die Antwort direkt, ohne Erklärung oder Überlegungen davor.",
+        choose_answer=(
+            "Sag in einem kurzen Satz, welches Element passt und warum; gib dann den Buchstaben "
+            "der gewählten Option in Klammern an, so wie die Eingabe ihn schreibt."
+        ),
+        options_answer=(
+            "Wenn die Eingabe Optionen auflistet, antworte mit der gewählten Option so, wie die "
+            "Eingabe sie schreibt (ihrem Buchstaben in Klammern, wenn die Optionen Buchstaben "
+            "tragen)."
+        ),
     ),
     "fr": Headings(
         role_line="Tu es {role}.",
@@ -224,6 +251,14 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Exemples",
         direct_answer="Donne la réponse directement, sans explication ni raisonnement avant.",
+        choose_answer=(
+            "Dis en une courte phrase quel élément convient et pourquoi ; puis donne la lettre de "
+            "l'option choisie entre parenthèses, comme l'entrée l'écrit."
+        ),
+        options_answer=(
+            "Si l'entrée propose des options, réponds par l'option choisie comme l'entrée l'écrit "
+            "(sa lettre entre parenthèses si les options sont désignées par des lettres)."
+        ),
         colon=" :",
     ),
     "es": Headings(
@@ -266,6 +301,14 @@ _TRANSLATED: dict[str, Headings] = {
         ),
         examples="Ejemplos",
         direct_answer="Da la respuesta directamente, sin explicaciones ni razonamientos antes.",
+        choose_answer=(
+            "Di en una frase breve qué elemento encaja y por qué; luego da la letra de la opción "
+            "elegida entre paréntesis, tal como la escribe la entrada."
+        ),
+        options_answer=(
+            "Si la entrada enumera opciones, responde con la opción elegida tal como la escribe la"
+            " entrada (su letra entre paréntesis si las opciones llevan letras)."
+        ),
     ),
     "ja": Headings(
         role_line="あなたは{role}です。",
@@ -300,6 +343,14 @@ _TRANSLATED: dict[str, Headings] = {
         examples_intro="以下は入力と理想的な回答の例です。期待される形式と品質を示すもので、内容をそのまま写さないでください。",
         examples="例",
         direct_answer="説明や推論を前に書かず、答えだけを直接書いてください。",
+        choose_answer=(
+            "どの項目が当てはまるか、その理由を短い一文で述べ、続けて選んだ選択肢の文字を入力"
+            "での書き方のとおりに括弧付きで書いてください。"
+        ),
+        options_answer=(
+            "入力に選択肢が挙げられている場合は、選んだ選択肢を入力での書き方のとおりに答えて"
+            "ください（選択肢に文字が付いている場合はその文字を括弧付きで）。"
+        ),
         colon="：",
         full_stop="。",
         gap="",

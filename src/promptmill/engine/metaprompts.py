@@ -24,10 +24,10 @@ _PLANNER_ROLE = (
 _PLAN_FIELDS = """You design a prompt by filling in a plan. The plan describes the AI assistant that
 will use the prompt: who it is, who it serves and why, what it receives each time, what
 it must do and exactly what it answers. A plan is one JSON object with these fields:
-- task_kind: classify (pick a label, or choose among options the input gives), extract
-  (pull facts out of a text), transform
-  (rewrite, translate, summarise), write (create new text), converse (chat, support,
-  tutoring), or reason (math, logic or analysis that needs several steps of thought).
+- task_kind: classify (pick a label), choose (say which of the items or options the input
+  gives fits), extract (pull facts out of a text), transform (rewrite, translate,
+  summarise), write (create new text), converse (chat, support, tutoring), or reason
+  (math, logic or analysis that needs several steps of thought).
 - role: who the assistant is: a profession or expertise.
 - context: one sentence: who uses the assistant, for whom, and why.
 - objective: the job it does each time, starting with a verb.
@@ -44,9 +44,8 @@ it must do and exactly what it answers. A plan is one JSON object with these fie
 - examples: 1 short worked example (2 for classify): a realistic input and the ideal
   answer, in the output format; cut a long answer short with "...".
 Keep every item to one short sentence. Keep the task's own question: when it asks which of
-several items or options is something, the input is the question with its options and the
-answer is the chosen option as the input names it (a letter such as (B) for lettered
-options), never a rewrite or a label of one item."""
+several items is something, its input is the question with the items, and its answer is
+the chosen item, never a rewrite or a label of one item."""
 
 
 def _exemplars() -> str:

@@ -37,6 +37,7 @@ from promptmill.engine.checks import (
     mentions_injection,
     placeholders,
 )
+from promptmill.engine.choice import asks_to_choose, keep_choice, with_choice_examples
 from promptmill.engine.families import (
     CONVENTIONS,
     accepts_prefill,
@@ -246,6 +247,10 @@ class PromptEngine:
                 return _written_result(written, run)
         request = metaprompts.generate_plan_request(task.strip(), target_model, language)
         plan = yield from self._plan(run, request, task=task, language=language, fixed_inputs=None)
+        if asks_to_choose(task):
+            # Deterministic: a small planner rewrites a choice into a label or a rewrite
+            # even when told not to (see ``choice.py``).
+            plan = keep_choice(plan, task)
         return self._finish(
             run,
             plan,
@@ -573,6 +578,7 @@ class PromptEngine:
         keep_names: bool = False,
     ) -> PromptResult:
         family = model_family(target_model)
+        plan = with_choice_examples(plan)
         run.progress("render", f"rendering for the {family} family")
         rendered = render_prompt(
             plan,

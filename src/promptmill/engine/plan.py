@@ -36,8 +36,10 @@ MAX_KEPT_CONSTRAINTS = 12
 # thinking: bench/downstream measured a generated extraction prompt that asked a small
 # model to reason at 0.45x the bare task (it rambled past its answer), so classification,
 # extraction, transformation, writing and conversation get a direct answer format and
-# worked examples instead.
-TASK_KINDS = ("classify", "extract", "transform", "write", "converse", "reason")
+# worked examples instead. ``choose`` is a choice among candidates the input itself gives
+# (which of two sentences is sarcastic): its answer names one of them (see ``choice.py``).
+CHOICE_KIND = "choose"
+TASK_KINDS = ("classify", CHOICE_KIND, "extract", "transform", "write", "converse", "reason")
 REASONING_KINDS = frozenset({"reason"})
 
 

@@ -1,15 +1,17 @@
 """Worked task -> plan exemplars shown to the planning model, as Anthropic's metaprompt does.
 
 Written by us, varied on purpose (a trip-planning service with several inputs, a
-classifier, a choice between options the input gives, an extraction to JSON) so a small
-model sees what a specific plan looks like: a context that says who uses the assistant and
-why, inputs that are only what it receives, edge cases, a tone, an exact output
-specification and short worked examples.
+classifier, an extraction to JSON) so a small model sees what a specific plan looks like:
+a context that says who uses the assistant and why, inputs that are only what it
+receives, edge cases, a tone, an exact output specification and short worked examples.
 None of them is a task of bench/quality (the seed task once came back as a copy of its
-exemplar). They are few and compact because they are evaluated on every planning call
-that cannot reuse the prefix (a 4-exemplar prefix of ~1,800 tokens took the seed task
-past the 120 s deadline on a loaded 2-core machine), and because a small model writes
-plans as long as the ones it is shown.
+exemplar), and none is a choice among lettered options: such an exemplar's "Options:
+(A) ..." input was copied into the seed task's worked example, and choices are kept by
+``choice.py`` and worded by the renderer rather than learnt from an exemplar. They are
+few and compact because they are evaluated on every planning call that cannot reuse the
+prefix (a 4-exemplar prefix of ~1,800 tokens took the seed task past the 120 s deadline
+on a loaded 2-core machine), and because a small model writes plans as long as the ones
+it is shown.
 
 Each exemplar is a plan in the schema of ``plan.plan_schema()``; a test checks that every
 one parses and validates.
@@ -83,45 +85,6 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
             "examples": [
                 {"input": "I was charged twice in March.", "output": "billing"},
                 {"input": "Export crashes since the update.", "output": "bug"},
-            ],
-        },
-    ),
-    (
-        "decide which of two product reviews is more negative",
-        {
-            "task_kind": "classify",
-            "role": "customer feedback analyst",
-            "context": "A product team uses you to compare pairs of reviews when it "
-            "decides which complaints to handle first.",
-            "objective": "Decide which of the two reviews in the question is more negative.",
-            "inputs": [
-                {
-                    "name": "QUESTION",
-                    "description": "The question, with the two reviews as lettered options",
-                }
-            ],
-            "steps": [
-                "Read both options",
-                "Compare how negative each one is",
-                "Pick the more negative option",
-            ],
-            "constraints": ["Answer with one of the given options only"],
-            "edge_cases": ["If both are equally negative, pick the one with the graver problem"],
-            "tone": "Neutral",
-            "output_format": "The letter of the chosen option as the question gives it, "
-            "such as (A), and nothing else.",
-            "output_fields": [],
-            "examples": [
-                {
-                    "input": "Which review is more negative? Options: (A) Works fine. "
-                    "(B) Broke after a day, useless.",
-                    "output": "(B)",
-                },
-                {
-                    "input": "Which review is more negative? Options: (A) Never arrived, "
-                    "no refund. (B) A bit slow to ship.",
-                    "output": "(A)",
-                },
             ],
         },
     ),

@@ -25,12 +25,15 @@ from dataclasses import dataclass
 
 from promptmill.engine.families import Family, separates_system
 from promptmill.engine.headings import ENGLISH_HEADINGS, Headings
-from promptmill.engine.plan import OutputField, PlanExample, PlanInput, PromptPlan
+from promptmill.engine.plan import CHOICE_KIND, OutputField, PlanExample, PlanInput, PromptPlan
 
 _ENDINGS = ".!?:。！？：…"
 # Task kinds whose answer is short and checkable: told to answer directly, never to explain
 # first (the examples show the form instead).
-_DIRECT_KINDS = frozenset({"classify", "extract", "transform"})
+_DIRECT_KINDS = frozenset({"classify", CHOICE_KIND, "extract", "transform"})
+# Decisions whose input may itself be a question with lettered options: told to answer with
+# the option as the input names it, since a label of the plan's own invention names none.
+_OPTION_KINDS = frozenset({"classify", "reason"})
 # Small open-weight targets get a concise prompt: long prompts dilute a small model's
 # attention and eat its context window.
 _CONCISE_EXAMPLES = 1
@@ -104,12 +107,26 @@ def _fields(fields: list[OutputField], h: Headings) -> str:
 
 
 def _output_spec(plan: PromptPlan, h: Headings) -> str:
-    """The exact output specification: the format sentence, then the fields, if any."""
+    """The exact output specification: the format sentence, then the fields, if any.
+
+    A choice's answer is worded here, not by the model: one sentence on which item fits,
+    then the letter of the chosen option. A planner's own format for it (a label) names no
+    option, and a bare letter is a positional guess for a small model: on the same ten
+    BIG-bench snarks items Qwen 1.5B scored 4/10 told "its letter, such as (B)" (it
+    answered (B) every time), 5/10 with the letter alone, 3/10 asked for "the option as
+    the input writes it" without the direct-answer line (it wrote the first option's
+    text), and 8/10 with this wording (bare task 6/10; issue 9, 2026-11-26).
+    """
     parts = []
-    if plan.output_format:
-        parts.append(_sentence(plan.output_format, h))
-    if plan.output_fields:
-        parts.append(_fields(plan.output_fields, h))
+    if plan.task_kind == CHOICE_KIND:
+        parts.append(h.choose_answer)
+    else:
+        if plan.output_format:
+            parts.append(_sentence(plan.output_format, h))
+        if plan.output_fields:
+            parts.append(_fields(plan.output_fields, h))
+        if plan.task_kind in _OPTION_KINDS:
+            parts.append(h.options_answer)
     if plan.task_kind in _DIRECT_KINDS and not plan.think_first:
         parts.append(h.direct_answer)
     return "\n".join(parts)
