@@ -92,6 +92,13 @@ def test_a_lost_scale_is_reported_missing() -> None:
     ]
 
 
+def test_feedback_that_asks_to_suggest_or_provide_something_is_a_requested_item() -> None:
+    assert requested_items("Also suggest a fixed version of the code") == [
+        "fixed version of the code"
+    ]
+    assert requested_items("Provide a confidence score") == ["confidence score"]
+
+
 def test_the_feedbacks_format_and_requested_items_are_read() -> None:
     assert requested_format_words(FEEDBACK) == ["json"]
     assert requested_items(FEEDBACK) == ["product name"]

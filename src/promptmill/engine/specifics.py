@@ -44,7 +44,8 @@ _COMMON_CAPITALISED = frozenset({"I", "Also", "Then", "Please", "Use", "The", "A
 
 FORMAT_WORDS = ("json", "xml", "csv", "yaml", "markdown", "table", "bullet")
 _REQUEST = re.compile(
-    r"\b(?:extract|include|add|mention|list|give|return|report)\s+(?:also\s+)?"
+    r"\b(?:extract|include|add|mention|list|give|return|report|suggest|propose|provide|"
+    r"offer|show)\s+(?:also\s+)?"
     r"(?:the\s+|a\s+|an\s+|their\s+|its\s+)?([^.,;:!?]+?)(?=\s+and\s|[.,;:!?]|$)",
     re.IGNORECASE,
 )
