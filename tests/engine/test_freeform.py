@@ -166,3 +166,22 @@ def test_the_default_mode_plans() -> None:
 def test_the_mode_is_a_setting() -> None:
     assert Settings(generate_mode="freeform").generate_mode == "freeform"
     assert Settings().generate_mode == "plan"
+
+
+def test_a_prompt_of_tagged_variables_alone_is_sent_back() -> None:
+    bare = "<customer_email>{{CUSTOMER_EMAIL}}</customer_email> <urgency>{{TICKET}}</urgency>"
+    backend = ScriptedBackend([_written(bare), _written(WRITTEN)])
+
+    result = _freeform(backend).generate(TASK)
+
+    assert "says almost nothing besides its inputs" in backend.requests[1].turns[-1].text
+    assert result.messages[0].text == WRITTEN
+
+
+def test_a_variable_for_the_assistants_own_answer_is_sent_back() -> None:
+    with_answer = WRITTEN + "\n\nCompare with the expected answer: {{ANSWER}}"
+    backend = ScriptedBackend([_written(with_answer), _written(WRITTEN)])
+
+    _freeform(backend).generate(TASK)
+
+    assert "{{ANSWER}} names what the assistant produces" in backend.requests[1].turns[-1].text

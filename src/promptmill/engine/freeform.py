@@ -24,10 +24,14 @@ from promptmill.engine.checks import (
     placeholders,
 )
 from promptmill.engine.language import Language, detect_language
-from promptmill.engine.plan import extract_json_object
+from promptmill.engine.plan import extract_json_object, names_a_product
 
 FREEFORM_ATTEMPTS = 2
 """The written prompt, then one repair turn; after that, plan -> render."""
+
+MIN_INSTRUCTION_WORDS = 20
+"""Words a written prompt must say outside its tags and variables: a role, what to do
+and the answer's form take more (a 1.5B model returned three tagged variables alone)."""
 
 FREEFORM_MAX_TOKENS = 2000
 """A complete prompt with examples runs to 400-1,200 tokens; room for a long one."""
@@ -39,6 +43,9 @@ FREEFORM_SCHEMA: dict[str, Any] = {
 }
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\n(.*?)\n```$", re.DOTALL)
+# Tags with what they hold when that is one variable, then any other tag or variable.
+_TAGGED = re.compile(r"<(\w+)>\s*\{\{[^{}]*\}\}\s*</\1>|</?\w+>|\{\{[^{}]*\}\}")
+_PROSE_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,17 @@ def written_prompt_problems(prompt: WrittenPrompt, task: str, language: Language
     """What keeps ``prompt`` from being returned, each said so the model can fix it."""
     used = list(dict.fromkeys(placeholders(prompt.text)))
     problems = [p.message for p in check_prompt([prompt.text], declared=used)]
+    produced = [name for name in used if names_a_product(name)]
+    if produced:
+        problems.append(
+            f"{{{{{produced[0]}}}}} names what the assistant produces: a variable is only "
+            "material it receives; say what it must produce in the instructions instead"
+        )
+    if len(_PROSE_WORD.findall(_TAGGED.sub(" ", prompt.text))) < MIN_INSTRUCTION_WORDS:
+        problems.append(
+            "the prompt says almost nothing besides its inputs: write the instructions "
+            "(who the assistant is, what to do, rules, the answer's format, an example)"
+        )
     if not used:
         problems.append(
             "the prompt has no template variable: mark the material the assistant receives "

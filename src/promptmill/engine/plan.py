@@ -462,6 +462,13 @@ _PRODUCED_DESCRIPTION = re.compile(
 )
 
 
+def names_a_product(name: str, products: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether variable ``name`` names what the assistant produces (ANSWER, RESULT...,
+    or one of the task's own ``products``), not something someone else produced."""
+    words = set(name.lower().split("_"))
+    return bool(words & (_PRODUCT_WORDS | products)) and not words & _OTHER_PRODUCER
+
+
 def output_like_inputs(plan: PromptPlan) -> list[PlanInput]:
     """Inputs that are really what the assistant must produce, not what it receives.
 
@@ -475,10 +482,8 @@ def output_like_inputs(plan: PromptPlan) -> list[PlanInput]:
     fields = {to_variable_name(f.name) for f in plan.output_fields}
     flagged = []
     for item in plan.inputs:
-        words = set(item.name.lower().split("_"))
-        owned_elsewhere = bool(words & _OTHER_PRODUCER)
         if (
-            (words & (_PRODUCT_WORDS | products) and not owned_elsewhere)
+            names_a_product(item.name, products)
             or item.name in fields
             or _PRODUCED_DESCRIPTION.search(item.description)
         ):
