@@ -17,9 +17,6 @@ import httpx
 import pytest
 
 from promptmill.api.rate_limit import DatabaseWindows, RateLimits
-from promptmill.api.tools import EVENT_LOOP_BODY_BYTES
-from promptmill.backends.base import ChatReply, ChatRequest
-from promptmill.backends.openai import OpenAIBackend
 from promptmill.errors import RateLimitError
 from promptmill.protocol import TEMPLATIZE_PATH
 from promptmill.store import Store
@@ -84,67 +81,6 @@ def test_a_successful_call_is_recorded_before_its_answer_arrives(
     assert answer.status_code == 200
     [record] = promptmill_server.store.recent_calls("default")  # no waiting
     assert (record.id, record.status) == (answer.headers["request-id"], 200)
-
-
-def test_a_remote_backends_call_is_awaited_on_the_event_loop_not_in_a_thread(
-    promptmill_server_factory: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def blocking_chat(self: OpenAIBackend, request: ChatRequest) -> ChatReply:
-        raise AssertionError("a worker thread made the blocking call")
-
-    monkeypatch.setattr(OpenAIBackend, "chat", blocking_chat)
-    server = promptmill_server_factory()
-
-    answer = _call(server)
-
-    assert answer.status_code == 200
-    assert server.fake.requests  # the model call was made, through achat
-    [record] = server.store.recent_calls("default")
-    assert (record.id, record.status) == (answer.headers["request-id"], 200)
-
-
-def test_a_large_body_is_worked_on_in_a_thread_so_the_loop_keeps_serving(
-    promptmill_server_factory: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def awaited_chat(self: OpenAIBackend, request: ChatRequest) -> ChatReply:
-        raise AssertionError("the event loop worked on a large body")
-
-    monkeypatch.setattr(OpenAIBackend, "achat", awaited_chat)
-    server = promptmill_server_factory()
-    text = "Translate hello to German. " * (EVENT_LOOP_BODY_BYTES // 20)
-
-    answer = httpx.post(
-        server.base_url + TEMPLATIZE_PATH,
-        headers=server.headers(),
-        json={"messages": [{"role": "user", "content": text}]},
-        timeout=60,
-    )
-
-    assert answer.status_code == 200
-
-
-def test_a_streamed_call_still_runs_in_a_worker_thread_to_report_progress(
-    promptmill_server_factory: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def awaited_chat(self: OpenAIBackend, request: ChatRequest) -> ChatReply:
-        raise AssertionError("the event loop made the call")
-
-    monkeypatch.setattr(OpenAIBackend, "achat", awaited_chat)
-    server = promptmill_server_factory()
-
-    with httpx.stream(
-        "POST",
-        server.base_url + TEMPLATIZE_PATH,
-        headers=server.headers(),
-        json={**BODY, "stream": True},
-        timeout=30,
-    ) as answer:
-        events = answer.read().decode()
-
-    assert answer.status_code == 200
-    assert "event: progress" in events
-    assert "event: result" in events
-    assert "event: error" not in events
 
 
 # --- the failed-check limit's memory of addresses under it ----------------------------------

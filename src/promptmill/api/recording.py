@@ -84,12 +84,6 @@ class CallRecorder:
             response=lambda: response,
         )
 
-    async def record_answer(self, answer_json: str, usage: Sequence[UsageEntry]) -> None:
-        """``record_answer_blocking`` from the event loop, in a store thread."""
-        await run_store(
-            self.state.capacity, partial(self.record_answer_blocking, answer_json, usage)
-        )
-
     def record_answer_blocking(self, answer_json: str, usage: Sequence[UsageEntry]) -> None:
         """Record a successful answer, already serialized as ``answer_json`` (the body sent).
 

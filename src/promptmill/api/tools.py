@@ -17,16 +17,16 @@ about the most fundamental problem first:
    with a malformed request first.
 5. Admission (``capacity``): beyond ``PROMPTMILL_MAX_INFLIGHT_MODEL_CALLS`` calls in
    flight, 529 ``overloaded_error`` with ``retry-after`` at once.
-6. The engine. Its errors keep their type and status (529 for an overloaded or
-   unreachable backend). A backend with an asynchronous client (the remote ones) is
-   awaited on the event loop (``PromptEngine.generate_async`` and friends), as a bare
-   proxy would: no worker thread, no trip between threads (bodies up to
-   ``EVENT_LOOP_BODY_BYTES``; the engine's work on a bigger one would stall the loop).
-   The embedded model runs in the model pool's worker threads, and a successful answer
-   is recorded in the same thread (one trip off the event loop per call, not two).
-   Either way the answer is recorded before it goes out, serialized once (the route's
-   ``response_model`` documents it), or sent as Server-Sent Events (``streaming``,
-   always in a worker thread, which reports progress as it goes).
+6. The engine, in the model pool's worker threads. Its errors keep their type and
+   status (529 for an overloaded or unreachable backend). A successful answer is
+   recorded in the same thread, before it goes out (one trip off the event loop per
+   call, not two). The answer is the engine's result, serialized once in that thread
+   (the route's ``response_model`` documents it), or its Server-Sent Events
+   (``streaming``). Remote backends are called here too, through their blocking SDK
+   clients: awaiting ``PromptEngine.generate_async`` on the event loop instead was
+   measured (bench/overhead, same machine and load, one after the other) at the same
+   cost with one client and 16% more CPU per request with 16, so the server keeps one
+   path.
 
 The body is parsed by hand rather than by FastAPI's body parameter so that steps 1-2
 come before it, and so the raw request can be recorded; the headers are read from the
@@ -39,7 +39,7 @@ sending the body is logged in one line and recorded with ``CLIENT_CLOSED_REQUEST
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -105,33 +105,16 @@ ToolAnswer = PromptResult | OptimizeResult
 class Tool:
     """One endpoint: its name (as recorded), request model and how it calls the engine.
 
-    ``run(engine, params, on_progress)`` returns the response model, blocking its
-    (worker) thread; ``run_async(engine, params)``, when the tool has one, awaits it on
-    the event loop and is used for an engine whose backend has ``achat``
-    (``PromptEngine.calls_on_event_loop``). ``optimize`` (a promptmill extension) is
-    served through the same steps with its own ``Tool``. A tool that ``separates_system``
-    (generate, improve) reads ``promptmill-separate-system`` and gets it as the keyword
+    ``run`` returns the response model; ``optimize`` (a promptmill extension) is served
+    through the same steps with its own ``Tool``. A tool that ``separates_system`` (generate,
+    improve) reads ``promptmill-separate-system`` and gets it as ``run``'s keyword
     ``separate_system``.
     """
 
     endpoint: str
     request_model: type[BaseModel]
     run: Callable[..., ToolAnswer]
-    run_async: Callable[..., Awaitable[ToolAnswer]] | None = None
     separates_system: bool = False
-
-
-def _generate_arguments(params: GeneratePromptRequest) -> tuple[Any, ...]:
-    return (params.task, params.target_model)
-
-
-def _improve_arguments(params: ImprovePromptRequest) -> tuple[Any, ...]:
-    messages = [message.to_prompt_message() for message in params.messages]
-    return (messages, params.system, params.feedback, params.target_model)
-
-
-def _templatize_arguments(params: TemplatizePromptRequest) -> tuple[Any, ...]:
-    return ([message.to_prompt_message() for message in params.messages], params.system)
 
 
 def _run_generate(
@@ -141,15 +124,12 @@ def _run_generate(
     *,
     separate_system: bool = False,
 ) -> PromptResult:
-    arguments = _generate_arguments(params)
-    return engine.generate(*arguments, separate_system=separate_system, on_progress=on_progress)
-
-
-async def _await_generate(
-    engine: PromptEngine, params: GeneratePromptRequest, *, separate_system: bool = False
-) -> PromptResult:
-    arguments = _generate_arguments(params)
-    return await engine.generate_async(*arguments, separate_system=separate_system)
+    return engine.generate(
+        params.task,
+        params.target_model,
+        separate_system=separate_system,
+        on_progress=on_progress,
+    )
 
 
 def _run_improve(
@@ -159,15 +139,14 @@ def _run_improve(
     *,
     separate_system: bool = False,
 ) -> PromptResult:
-    arguments = _improve_arguments(params)
-    return engine.improve(*arguments, separate_system=separate_system, on_progress=on_progress)
-
-
-async def _await_improve(
-    engine: PromptEngine, params: ImprovePromptRequest, *, separate_system: bool = False
-) -> PromptResult:
-    arguments = _improve_arguments(params)
-    return await engine.improve_async(*arguments, separate_system=separate_system)
+    return engine.improve(
+        [message.to_prompt_message() for message in params.messages],
+        params.system,
+        params.feedback,
+        params.target_model,
+        separate_system=separate_system,
+        on_progress=on_progress,
+    )
 
 
 def _run_templatize(
@@ -175,24 +154,16 @@ def _run_templatize(
     params: TemplatizePromptRequest,
     on_progress: ProgressCallback | None,
 ) -> PromptResult:
-    return engine.templatize(*_templatize_arguments(params), on_progress=on_progress)
+    return engine.templatize(
+        [message.to_prompt_message() for message in params.messages],
+        params.system,
+        on_progress=on_progress,
+    )
 
 
-async def _await_templatize(engine: PromptEngine, params: TemplatizePromptRequest) -> PromptResult:
-    return await engine.templatize_async(*_templatize_arguments(params))
-
-
-_GENERATE = Tool(
-    "generate_prompt",
-    GeneratePromptRequest,
-    _run_generate,
-    _await_generate,
-    separates_system=True,
-)
-_IMPROVE = Tool(
-    "improve_prompt", ImprovePromptRequest, _run_improve, _await_improve, separates_system=True
-)
-_TEMPLATIZE = Tool("templatize_prompt", TemplatizePromptRequest, _run_templatize, _await_templatize)
+_GENERATE = Tool("generate_prompt", GeneratePromptRequest, _run_generate, separates_system=True)
+_IMPROVE = Tool("improve_prompt", ImprovePromptRequest, _run_improve, separates_system=True)
+_TEMPLATIZE = Tool("templatize_prompt", TemplatizePromptRequest, _run_templatize)
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     GeneratePromptRequest,
@@ -217,15 +188,6 @@ async def _read_body(request: Request) -> tuple[str | bytes, int]:
     except UnicodeDecodeError:
         return bytes(buffer), size
 
-
-EVENT_LOOP_BODY_BYTES = 64 * 1024
-"""Largest body whose tool call runs on the event loop (with a backend that has ``achat``).
-
-The engine's own work grows with the text (language, specifics, validation): well
-under a millisecond for the prompts people send, but seconds for a hostile
-multi-megabyte one, which on the loop would stall every other request. Bigger bodies
-go to the model pool's threads, where the loop keeps running between their slices.
-"""
 
 TOOL_HEADERS = header_parameters(
     ApiKeyHeader, AuthorizationHeader, VersionHeader, BetaHeader, AcceptHeader
@@ -257,10 +219,10 @@ async def serve_tool_call(request: Request, tool: Tool) -> Response:
     try:
         check_anthropic_version(headers.get("anthropic-version"))
         check_prompt_tools_beta(headers.getlist("anthropic-beta"))
-        options: dict[str, bool] = {}
+        run: Callable[..., ToolAnswer] = tool.run
         if tool.separates_system:
             requested = separate_system_requested(headers.get("promptmill-separate-system"))
-            options["separate_system"] = requested
+            run = partial(tool.run, separate_system=requested)
         text, recorder.body_bytes = await _read_body(request)
         recorder.request_json = parse_json_object(text)
         del text
@@ -276,20 +238,9 @@ async def serve_tool_call(request: Request, tool: Tool) -> Response:
         model_calls.admit()
         stream = getattr(params, "stream", None)
         if stream is True or (stream is None and wants_event_stream(headers.get("accept"))):
-            return event_stream(state, partial(tool.run, engine, params, **options), recorder)
+            return event_stream(state, partial(run, engine, params), recorder)
         try:
-            if (
-                tool.run_async is not None
-                and engine.calls_on_event_loop
-                and recorder.body_bytes <= EVENT_LOOP_BODY_BYTES
-            ):
-                result = await tool.run_async(engine, params, **options)
-                body = result.model_dump_json()
-                await recorder.record_answer(body, result.usage)
-                return Response(body, media_type="application/json")
-            answer = partial(
-                _answer_and_record, partial(tool.run, **options), engine, params, recorder
-            )
+            answer = partial(_answer_and_record, run, engine, params, recorder)
             return await model_calls.run(answer)
         finally:
             model_calls.release()
