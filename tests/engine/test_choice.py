@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from promptmill.engine import PromptEngine
-from promptmill.engine.choice import asks_to_choose
+from promptmill.engine.choice import asks_to_choose, settle_choice
 from promptmill.engine.families import Family
 from promptmill.engine.headings import headings_for
-from promptmill.engine.language import detect_language
+from promptmill.engine.language import ENGLISH, detect_language
 from promptmill.engine.metaprompts import PLANNER_SYSTEM
 from promptmill.engine.plan import parse_plan
 from promptmill.engine.render import render_prompt
@@ -166,3 +166,24 @@ def test_the_planner_is_shown_no_lettered_options_to_copy() -> None:
     of the seed task (a meal-prep chef's prompt)."""
     assert "Options:" not in PLANNER_SYSTEM
     assert "(A)" not in PLANNER_SYSTEM
+
+
+def test_a_plan_that_calls_a_listing_task_a_choice_keeps_its_own_answer_format() -> None:
+    plan = parse_plan(
+        {
+            "task_kind": "choose",
+            "role": "meeting assistant",
+            "objective": "List the action items of the meeting with owner and due date.",
+            "inputs": [{"name": "TRANSCRIPT", "description": "The meeting transcript"}],
+            "steps": ["Read the transcript", "Find each action item"],
+            "constraints": ["Only items someone agreed to do"],
+            "output_format": "A Markdown table with the columns item, owner and due date",
+        }
+    )
+
+    settled = settle_choice(plan, "From a meeting transcript, list the action items.")
+
+    assert settled.task_kind != "choose"
+    rendered = render_prompt(settled, "claude", prefill=False, headings=headings_for(ENGLISH))
+    assert "Markdown table" in rendered.user
+    assert "letter" not in rendered.user

@@ -58,6 +58,22 @@ def keep_choice(plan: PromptPlan, task: str) -> PromptPlan:
     return plan.model_copy(update=update)
 
 
+def settle_choice(plan: PromptPlan, task: str) -> PromptPlan:
+    """``plan`` made a choice exactly when ``task`` is worded as one.
+
+    A task worded as a choice gets ``keep_choice`` (a small planner rewrites it into a
+    label otherwise). A ``choose`` plan for any other task loses that kind, as the
+    renderer words a choice's answer itself ("which item fits, then the letter of the
+    option"): Qwen 1.5B called "list the action items of a meeting transcript" a choice,
+    which would have replaced its table of owners and due dates with a letter.
+    """
+    if asks_to_choose(task):
+        return with_choice_examples(keep_choice(plan, task))
+    if plan.task_kind == CHOICE_KIND:
+        return plan.model_copy(update={"task_kind": ""})
+    return plan
+
+
 def with_choice_examples(plan: PromptPlan) -> PromptPlan:
     """``plan`` keeping, for a ``choose`` plan, only examples that answer with an option.
 

@@ -37,7 +37,7 @@ from promptmill.engine.checks import (
     mentions_injection,
     placeholders,
 )
-from promptmill.engine.choice import asks_to_choose, keep_choice, with_choice_examples
+from promptmill.engine.choice import settle_choice, with_choice_examples
 from promptmill.engine.families import (
     CONVENTIONS,
     accepts_prefill,
@@ -247,10 +247,9 @@ class PromptEngine:
                 return _written_result(written, run)
         request = metaprompts.generate_plan_request(task.strip(), target_model, language)
         plan = yield from self._plan(run, request, task=task, language=language, fixed_inputs=None)
-        if asks_to_choose(task):
-            # Deterministic: a small planner rewrites a choice into a label or a rewrite
-            # even when told not to (see ``choice.py``).
-            plan = keep_choice(plan, task)
+        # Deterministic: a small planner rewrites a choice into a label or a rewrite even
+        # when told not to, and calls other tasks choices (see ``choice.py``).
+        plan = settle_choice(plan, task)
         return self._finish(
             run,
             plan,
@@ -320,6 +319,7 @@ class PromptEngine:
             fixed_inputs=variables,
             goals=_ImproveGoals(original, specifics, feedback),
         )
+        plan = settle_choice(plan, original)
         return self._finish(
             run,
             plan,
