@@ -213,12 +213,13 @@ def test_a_request_for_another_model_is_refused(tiny: LocalBackend) -> None:
         tiny.chat(request)
 
 
-def test_a_request_past_its_deadline_is_an_api_error(tiny: LocalBackend) -> None:
+def test_a_request_past_its_deadline_is_a_529_to_retry_later(tiny: LocalBackend) -> None:
     request = ChatRequest(
         turns=[ChatTurn("user", "Write a long story.")], max_tokens=2000, timeout=0.2
     )
-    with pytest.raises(APIError, match="deadline"):
+    with pytest.raises(OverloadedError, match=r"deadline.*PROMPTMILL_REQUEST_TIMEOUT") as caught:
         tiny.chat(request)
+    assert caught.value.retry_after is not None
 
 
 def test_a_call_beyond_the_queue_is_refused_at_once_with_retry_after(tiny: LocalBackend) -> None:
