@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
-from promptmill.config import Settings
+from promptmill.backends.anthropic import AnthropicBackend
+from promptmill.backends.local import LocalBackend
+from promptmill.backends.openai import OpenAIBackend
 from promptmill.engine import PromptEngine, metaprompts
 from promptmill.errors import OverloadedError
 from promptmill.startup import warm_up_in_background
@@ -26,30 +28,41 @@ def test_warm_up_reads_the_planners_fixed_prompt_and_answers_one_token() -> None
     assert request.turns[0].text.startswith(fixed)
 
 
-def test_the_embedded_backend_warms_up_in_the_background() -> None:
-    backend = ScriptedBackend(["{"])
+class WarmingBackend(ScriptedBackend):
+    """A scripted stand-in for a backend that warms up, as the embedded one does."""
 
-    thread = warm_up_in_background(PromptEngine(backend), Settings(backend="local"))
+    warms_up = True
+
+
+def test_the_embedded_backend_is_the_one_that_warms_up() -> None:
+    assert LocalBackend.warms_up is True
+    assert not hasattr(OpenAIBackend, "warms_up")
+    assert not hasattr(AnthropicBackend, "warms_up")
+
+
+def test_a_backend_that_warms_up_does_so_in_the_background() -> None:
+    backend = WarmingBackend(["{"])
+
+    thread = warm_up_in_background(PromptEngine(backend))
 
     assert thread is not None
     thread.join(timeout=10)
     assert len(backend.requests) == 1
 
 
-def test_a_remote_backend_is_not_warmed_up_since_its_api_would_bill_it() -> None:
+def test_a_backend_that_does_not_warm_up_is_left_alone() -> None:
     backend = ScriptedBackend([])
-    settings = Settings(backend="openai", openai_base_url="http://127.0.0.1:9")
 
-    assert warm_up_in_background(PromptEngine(backend), settings) is None
+    assert warm_up_in_background(PromptEngine(backend)) is None
     assert backend.requests == []
 
 
 def test_a_failed_warm_up_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
-    backend = ScriptedBackend([OverloadedError("the model is busy")])
+    backend = WarmingBackend([OverloadedError("the model is busy")])
 
     with caplog.at_level(logging.WARNING, logger="promptmill"):
-        thread = warm_up_in_background(PromptEngine(backend), Settings(backend="local"))
+        thread = warm_up_in_background(PromptEngine(backend))
         assert thread is not None
         thread.join(timeout=10)
 
-    assert "could not warm up the local model: the model is busy" in caplog.text
+    assert "could not warm up the scripted model: the model is busy" in caplog.text

@@ -126,7 +126,7 @@ def serve(host: str, port: int, backend: str | None, log_level: str, workers: in
         from promptmill.config import Settings
         from promptmill.store import Store
     from promptmill.errors import ConfigurationError, PromptmillError
-    from promptmill.startup import build_engine, warm_up_in_background
+    from promptmill.startup import build_engine
 
     try:
         settings = Settings.load(**({"backend": backend} if backend else {}))
@@ -180,7 +180,6 @@ def serve(host: str, port: int, backend: str | None, log_level: str, workers: in
             store.close()
             _serve_processes(workers, sock, log_level, settings)
             return
-        warming = warm_up_in_background(engine, settings)
         app = create_app(settings, engine=engine, store=store)
         server = uvicorn.Server(
             uvicorn.Config(app, log_level=log_level, **uvicorn_options(settings))
@@ -191,8 +190,6 @@ def serve(host: str, port: int, backend: str | None, log_level: str, workers: in
             pass  # uvicorn already shut down gracefully; it re-raises the signal for us
         finally:
             sock.close()
-            if warming is not None:  # llama.cpp must not be mid-call when the process ends
-                warming.join()
     finally:
         store.close()
 

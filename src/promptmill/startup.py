@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from promptmill.backends.registry import BACKENDS, make_backend
+from promptmill.backends.registry import make_backend
 
 if TYPE_CHECKING:
     from promptmill.config import Settings
@@ -32,23 +32,24 @@ def build_engine(settings: Settings) -> PromptEngine:
     )
 
 
-def warm_up_in_background(engine: PromptEngine, settings: Settings) -> threading.Thread | None:
-    """Start ``engine.warm_up`` in a thread if the backend's registry entry ``warms_up``.
+def warm_up_in_background(engine: PromptEngine) -> threading.Thread | None:
+    """Start ``engine.warm_up`` in a thread if its backend ``warms_up`` (the local one).
 
     The server is ready meanwhile; a request that comes first waits for the model as it
     would for any other call, and finds the prefix read. A failure only costs the
     head start, so it is logged, not raised. The caller joins the thread at shutdown.
     """
-    if not BACKENDS[settings.backend].warms_up:
+    name = engine.backend.name
+    if not getattr(engine.backend, "warms_up", False):
         return None
 
     def warm() -> None:
         try:
             engine.warm_up()
         except Exception as exc:
-            logger.warning("could not warm up the %s model: %s", settings.backend, exc)
+            logger.warning("could not warm up the %s model: %s", name, exc)
         else:
-            logger.info("the %s model has read the planner's prompt", settings.backend)
+            logger.info("the %s model has read the planner's prompt", name)
 
     thread = threading.Thread(target=warm, name="promptmill-warm-up", daemon=True)
     thread.start()

@@ -108,7 +108,8 @@ def create_app(
                 )
             if state.engine is None:
                 state.engine = await anyio.to_thread.run_sync(build_engine, settings)
-                warming = warm_up_in_background(state.engine, settings)
+            # Built here or passed in (``promptmill serve`` builds its own): either way.
+            warming = warm_up_in_background(state.engine)
             jobs = await anyio.to_thread.run_sync(
                 start_eval_jobs, settings, state.store, state.engine.backend
             )

@@ -73,6 +73,11 @@ def without_weight_repacking() -> Iterator[None]:
 class LocalBackend:
     """A llama.cpp model behind the ``ChatBackend`` interface."""
 
+    warms_up = True
+    """The server has it read the planner's fixed prompt at start-up (``PromptEngine.warm_up``):
+    seconds of prompt evaluation that cost nothing but time here, where a remote API
+    would bill them."""
+
     name = "local"
 
     def __init__(

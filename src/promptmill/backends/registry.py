@@ -32,10 +32,7 @@ class BackendEntry:
     ``requires`` lists groups of settings (``Settings`` field names): at least one of each
     group must be set. ``extra`` is the ``pip install "promptmill[EXTRA]"`` that installs
     what the module imports. ``request_timeout`` is the default deadline of one API
-    request on this backend (``PROMPTMILL_REQUEST_TIMEOUT`` overrides it). ``warms_up``:
-    the server has the model read the planner's fixed prompt once at start-up
-    (``PromptEngine.warm_up``), worth it where that reading takes seconds and costs
-    nothing but time (a local model), not where an API would bill it.
+    request on this backend (``PROMPTMILL_REQUEST_TIMEOUT`` overrides it).
     """
 
     name: str
@@ -44,7 +41,6 @@ class BackendEntry:
     summary: str
     requires: tuple[tuple[str, ...], ...] = ()
     request_timeout: float = 120.0
-    warms_up: bool = False
 
 
 BACKENDS: dict[str, BackendEntry] = {
@@ -58,7 +54,6 @@ BACKENDS: dict[str, BackendEntry] = {
             # A generate is about a minute on two cores (plan, then perhaps a repair call);
             # a loaded laptop needs headroom, or a new user's first request fails.
             request_timeout=300.0,
-            warms_up=True,
         ),
         BackendEntry(
             "anthropic",
