@@ -10,8 +10,10 @@ from collections.abc import Callable
 import pytest
 
 from promptmill.backends.faults import (
+    Classifier,
     Fault,
-    call_with_retries,
+    drive,
+    retrying,
     status_fault,
 )
 from promptmill.errors import APIError, OverloadedError, RateLimitError, parse_retry_after
@@ -40,6 +42,23 @@ def overloaded(exc: Exception, seconds: float) -> Fault:
     return Fault(OverloadedError("overloaded"), retryable=True)
 
 
+def with_retries(
+    attempt: Callable[[float], str],
+    classify: Classifier,
+    *,
+    timeout: float,
+    max_retries: int,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> str:
+    """``retrying`` driven with ``attempt(seconds_left)`` as the call, as a backend drives it."""
+    steps = retrying(
+        {}, classify, timeout=timeout, max_retries=max_retries, backoff=backoff, clock=clock
+    )
+    return drive(steps, lambda *, timeout: attempt(timeout), sleep)
+
+
 def run(
     attempt: Callable[[float], str],
     clock: FakeClock,
@@ -48,7 +67,7 @@ def run(
     max_retries: int = 3,
     backoff: float = 1.0,
 ) -> str:
-    return call_with_retries(
+    return with_retries(
         attempt,
         overloaded,
         timeout=timeout,
@@ -125,7 +144,7 @@ def test_non_retryable_fault_is_raised_at_once() -> None:
         raise Flaky()
 
     with pytest.raises(APIError, match="bad request"):
-        call_with_retries(
+        with_retries(
             attempt,
             lambda exc, s: Fault(APIError("bad request"), retryable=False),
             timeout=60.0,
@@ -148,7 +167,7 @@ def test_a_longer_retry_after_wins_over_the_backoff() -> None:
             raise outcome
         return outcome
 
-    result = call_with_retries(
+    result = with_retries(
         attempt,
         lambda exc, s: Fault(RateLimitError("slow down", 7.0), retryable=True, retry_after=7.0),
         timeout=60.0,

@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from promptmill.backoff import retry_wait
 from promptmill.errors import (
@@ -158,23 +158,6 @@ async def drive_async(
         return await call(**step.params, timeout=step.seconds)
 
     return await run_steps_async(exchange, perform)
-
-
-def call_with_retries(
-    attempt: Callable[[float], T],
-    classify: Classifier,
-    *,
-    timeout: float,
-    max_retries: int,
-    backoff: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> T:
-    """``retrying`` driven by ``attempt(seconds_left)``: the loop for a plain function."""
-    exchange = retrying(
-        {}, classify, timeout=timeout, max_retries=max_retries, backoff=backoff, clock=clock
-    )
-    return cast(T, drive(exchange, lambda *, timeout: attempt(timeout), sleep))
 
 
 def upstream_message(body: object, fallback: str) -> str:
