@@ -134,7 +134,5 @@ def test_bad_input_is_the_same_invalid_request_on_the_event_loop() -> None:
 def test_only_a_backend_with_achat_runs_on_the_event_loop() -> None:
     blocking = PromptEngine(ScriptedBackend([json.dumps(PLAN)]))
 
-    assert PromptEngine(AwaitedBackend([])).calls_on_event_loop
-    assert not blocking.calls_on_event_loop
     with pytest.raises(TypeError, match="no achat"):
         asyncio.run(blocking.generate_async(TASK))

@@ -91,13 +91,10 @@ def written_prompt_problems(prompt: WrittenPrompt, task: str, language: Language
             "each time as {{UPPER_SNAKE_CASE}} inside XML tags"
         )
     task_words = content_words(task)
-    if (
-        task_words
-        and detect_language(prompt.text) == language
-        and not task_words & content_words(prompt.text)
-    ):
+    same_language = detect_language(prompt.text) == language
+    if task_words and same_language and not task_words & content_words(prompt.text):
         problems.append("the prompt is not about the task: say what the task is about")
-    elif detect_language(prompt.text) != language:
+    elif not same_language:
         problems.append(f"the prompt is not written in {language.name}, the language of the task")
     if mentions_injection(prompt.text):
         problems.append(

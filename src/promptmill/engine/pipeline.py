@@ -403,11 +403,6 @@ class PromptEngine:
 
     # --- the drivers ------------------------------------------------------------------
 
-    @property
-    def calls_on_event_loop(self) -> bool:
-        """Whether the ``*_async`` methods can be used: the backend has ``achat``."""
-        return isinstance(self.backend, AsyncChatBackend)
-
     def _drive(
         self, steps_of: Callable[[_Run], ModelSteps[T]], on_progress: ProgressCallback | None
     ) -> T:
