@@ -237,6 +237,12 @@ def test_an_output_like_input_the_model_keeps_is_dropped_at_the_end() -> None:
     assert "{{ANSWER}}" not in result.messages[0].text
 
 
+def test_an_example_that_only_repeats_its_input_is_dropped() -> None:
+    echo = {"input": "The cat sleeps on the couch.", "output": "the cat sleeps on the couch"}
+    plan = _plan(examples=[echo, EXTRACTION_PLAN["examples"][0]])
+    assert [example.input for example in plan.examples] == ["Acme Ltd, 3 May 2024, total 120.50"]
+
+
 def test_rendered_examples_are_plain_text_never_tags() -> None:
     plan = PromptPlan(
         role="html writer",

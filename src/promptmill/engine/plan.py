@@ -359,14 +359,29 @@ def clean_example_text(text: str) -> str:
 
 
 def _clean_examples(examples: list[PlanExample]) -> list[PlanExample]:
+    """The examples worth showing: complete, distinct, and not a copy of their own input.
+
+    An example whose ideal output repeats its input shows no work done and teaches a small
+    model to echo: Qwen 1.5B's plans for BIG-bench's hyperbaton and disambiguation_qa
+    both came with "The cat is sleeping on the couch." -> the same sentence.
+    """
     cleaned = []
     for item in examples:
         example = PlanExample(
             input=clean_example_text(item.input), output=clean_example_text(item.output)
         )
-        if example.input and example.output and example not in cleaned:
+        if (
+            example.input
+            and example.output
+            and _comparable(example.input) != _comparable(example.output)
+            and example not in cleaned
+        ):
             cleaned.append(example)
     return cleaned[:MAX_EXAMPLES]
+
+
+def _comparable(text: str) -> str:
+    return " ".join(text.casefold().split()).rstrip(".")
 
 
 def _ascii_fold(name: str) -> str:

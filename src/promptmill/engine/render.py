@@ -31,9 +31,12 @@ _ENDINGS = ".!?:。！？：…"
 # Task kinds whose answer is short and checkable: told to answer directly, never to explain
 # first (the examples show the form instead).
 _DIRECT_KINDS = frozenset({"classify", CHOICE_KIND, "extract", "transform"})
-# Decisions whose input may itself be a question with lettered options: told to answer with
+# Kinds whose input may itself be a question with lettered options: told to answer with
 # the option as the input names it, since a label of the plan's own invention names none.
-_OPTION_KINDS = frozenset({"classify", "reason"})
+# ``transform`` is among them because a task worded as a rewrite ("order adjectives
+# correctly") may be posed as "which sentence is right: (A) ... (B) ...": BIG-bench's
+# hyperbaton was planned as a rewrite and its items answered with a rewritten sentence.
+_OPTION_KINDS = frozenset({"classify", "reason", "transform"})
 # Small open-weight targets get a concise prompt: long prompts dilute a small model's
 # attention and eat its context window.
 _CONCISE_EXAMPLES = 1
