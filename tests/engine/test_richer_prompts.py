@@ -15,7 +15,7 @@ import pytest
 
 from promptmill.engine import PromptEngine
 from promptmill.engine.checks import check_prompt
-from promptmill.engine.families import Family
+from promptmill.engine.families import Family, parameter_count
 from promptmill.engine.plan import (
     OutputField,
     PlanExample,
@@ -128,6 +128,47 @@ def test_classification_and_extraction_prompts_ask_for_the_answer_directly() -> 
     reasoning = render_prompt(_plan(task_kind="reason"), "claude").user
     assert "Give the answer directly" not in reasoning
     assert "<thinking></thinking>" in reasoning
+
+
+@pytest.mark.parametrize(
+    ("target_model", "thinks"),
+    [
+        ("qwen2.5-coder-1.5b", False),
+        ("smollm2-135m-instruct", False),
+        ("llama3.2:3b", False),
+        ("llama-3.1-8b-instruct", True),
+        ("Qwen/Qwen2.5-72B-Instruct", True),
+        ("claude-sonnet-4-5", True),
+        ("gpt-4o", True),
+        (None, True),
+    ],
+)
+def test_small_targets_answer_reasoning_tasks_directly(
+    target_model: str | None, thinks: bool
+) -> None:
+    """Step-by-step pays with scale: a target whose name states fewer than four billion
+    parameters is told to answer directly, others to think first."""
+    backend = ScriptedBackend([json.dumps({**EXTRACTION_PLAN, "task_kind": "reason"})])
+    text = PromptEngine(backend).generate("work out a date", target_model).messages[0].text
+    assert ("step by step" in text) is thinks
+    assert ("Give the answer directly" in text) is not thinks
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [
+        ("qwen2.5-coder-1.5b", 1.5e9),
+        ("Qwen/Qwen2.5-7B-Instruct", 7e9),
+        ("mixtral-8x7b-instruct", 7e9),
+        ("hf:HuggingFaceTB/SmolLM2-360M", 360e6),
+        ("qwen2.5:0.5b", 0.5e9),
+        ("gpt-4o", None),
+        ("claude-opus-4-6", None),
+        ("gemini-2.5-pro", None),
+    ],
+)
+def test_a_models_size_is_read_from_its_name(name: str, parameters: float | None) -> None:
+    assert parameter_count(name) == parameters
 
 
 def test_a_plan_without_a_task_kind_keeps_the_models_think_first() -> None:

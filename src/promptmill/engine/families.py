@@ -134,6 +134,40 @@ def separates_system(family: Family) -> bool:
     return family in ("openai", "openai_reasoning", "gemini")
 
 
+# Step-by-step reasoning pays with scale. Chain-of-thought gains appear only in larger
+# models (Wei et al., 2022, "Chain-of-Thought Prompting Elicits Reasoning in Large Language
+# Models"); a small model's chain is fluent but often wrong, and long enough to run past an
+# answer-length cap. Measured here on Qwen2.5-Coder 1.5B with the same generated prompts,
+# answered with their step-by-step line and with a direct-answer line instead, at a
+# 256-token cap (bench/bigbench/reasoning.py, bench/results/bigbench_reasoning.md): on
+# BIG-bench's disambiguation_qa, 1/10 right with the step-by-step line, 5/10 with the
+# direct line, 3/10 for the bare task. Targets under this many parameters (read from the
+# name: "1.5b", "135m", "3b") are asked for a direct answer; larger ones, and names
+# without a size, keep their reasoning.
+SMALL_MODEL_PARAMETERS = 4e9
+_SIZE_IN_NAME = re.compile(r"(?<![a-z0-9.])(?:\d+x)?(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
+
+
+def parameter_count(target_model: str | None) -> float | None:
+    """The parameter count a model's name states ("qwen2.5-coder-1.5b" -> 1.5e9), or None.
+
+    A mixture's name ("mixtral-8x7b") counts its experts' size, the part that runs per
+    token; a name with no size (most API models) has none.
+    """
+    if not target_model:
+        return None
+    match = _SIZE_IN_NAME.search(target_model.strip().lower().rsplit("/", 1)[-1])
+    if not match:
+        return None
+    return float(match.group(1)) * (1e9 if match.group(2) == "b" else 1e6)
+
+
+def reasons_step_by_step(target_model: str | None) -> bool:
+    """Whether a prompt for ``target_model`` should ask for reasoning before the answer."""
+    count = parameter_count(target_model)
+    return count is None or count >= SMALL_MODEL_PARAMETERS
+
+
 CONVENTIONS: dict[Family, str] = {
     "claude": "everything in one user message; XML tags around each input and around the "
     "parts of the answer; for tasks that need several steps of thought, reasoning in "

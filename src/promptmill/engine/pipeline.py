@@ -42,6 +42,7 @@ from promptmill.engine.families import (
     CONVENTIONS,
     accepts_prefill,
     model_family,
+    reasons_step_by_step,
     separates_system,
 )
 from promptmill.engine.freeform import (
@@ -574,6 +575,8 @@ class PromptEngine:
     ) -> PromptResult:
         family = model_family(target_model)
         plan = with_choice_examples(plan)
+        if plan.think_first and not reasons_step_by_step(target_model):
+            plan = plan.model_copy(update={"think_first": False})
         run.progress("render", f"rendering for the {family} family")
         rendered = render_prompt(
             plan,

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 
 from promptmill.engine.families import Family, separates_system
 from promptmill.engine.headings import ENGLISH_HEADINGS, Headings
-from promptmill.engine.plan import CHOICE_KIND, OutputField, PlanExample, PlanInput, PromptPlan
+from promptmill.engine.plan import (
+    CHOICE_KIND,
+    REASONING_KINDS,
+    OutputField,
+    PlanExample,
+    PlanInput,
+    PromptPlan,
+)
 
 _ENDINGS = ".!?:。！？：…"
 # Task kinds whose answer is short and checkable: told to answer directly, never to explain
@@ -130,7 +137,7 @@ def _output_spec(plan: PromptPlan, h: Headings) -> str:
             parts.append(_fields(plan.output_fields, h))
         if plan.task_kind in _OPTION_KINDS:
             parts.append(h.options_answer)
-    if plan.task_kind in _DIRECT_KINDS and not plan.think_first:
+    if plan.task_kind in _DIRECT_KINDS | REASONING_KINDS and not plan.think_first:
         parts.append(h.direct_answer)
     return "\n".join(parts)
 
