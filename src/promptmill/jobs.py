@@ -60,12 +60,15 @@ from sqlalchemy.engine import URL
 from promptmill.backends.base import ChatBackend, ChatReply, ChatRequest
 from promptmill.config import Settings
 from promptmill.engine.evaluation import Evaluator, Variant
-from promptmill.errors import APIError, PromptmillError
+from promptmill.errors import APIError, OverloadedError, PromptmillError
 from promptmill.eval_types import CaseResult, PromptRef, TestCase
 from promptmill.store import CallRecord, EvalResultRecord, EvalRunRecord, Store
 from promptmill.store.records import ACTIVE_RUN_STATUSES
 
 logger = logging.getLogger("promptmill.jobs")
+# Seconds a client is told to wait when the queue is unavailable: long enough for a
+# Redis or PostgreSQL restart, short enough for an interactive retry.
+QUEUE_RETRY_AFTER = 10.0
 
 CHUNK_CASES = 8
 """Cases per task: small enough to spread a run over workers and lose little to a
@@ -290,9 +293,22 @@ class EvalJobs:
     # --- enqueueing -----------------------------------------------------------
 
     def enqueue_run(self, run: EvalRunRecord, chunks: Iterable[int] | None = None) -> None:
-        """Put a run's chunks (all of them by default) on the queue."""
+        """Put a run's chunks (all of them by default) on the queue.
+
+        Raises ``OverloadedError`` when the queue's storage cannot take them (a Redis or
+        PostgreSQL server gone, a locked file): huey raises that storage's own exception,
+        which differs per storage, so any exception here means "the queue is unavailable";
+        the detail is logged, never sent to the client.
+        """
         for chunk in chunks if chunks is not None else range(chunk_count(len(run.cases))):
-            self._chunk_task(run.id, chunk)
+            try:
+                self._chunk_task(run.id, chunk)
+            except Exception as exc:
+                logger.error("could not enqueue run %s chunk %d: %r", run.id, chunk, exc)
+                raise OverloadedError(
+                    "the evaluation queue is unavailable; try again shortly",
+                    retry_after=QUEUE_RETRY_AFTER,
+                ) from exc
             self._wake.set()  # the first chunk starts while the others are enqueued
 
     def resume_unfinished(self) -> int:

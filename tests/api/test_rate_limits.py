@@ -11,10 +11,6 @@ skipped with the reason when it is not installed).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +23,7 @@ from promptmill.config import Settings
 from promptmill.errors import ConfigurationError
 from promptmill.protocol import TEMPLATIZE_PATH
 from promptmill.store import Store
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, free_port, redis_server
 
 BODY = {"messages": [{"role": "user", "content": "Translate hello to German"}]}
 MALFORMED = [
@@ -136,43 +132,9 @@ def test_a_missing_key_is_a_401_and_no_failed_check(
 # --- where the windows live -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _redis_server(folder: Path) -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port (Debian's ``redis-server``)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server not found; apt-get install redis-server")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with _redis_server(tmp_path_factory.mktemp("redis")) as url:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
 
 
@@ -195,7 +157,7 @@ def test_an_in_memory_store_keeps_the_windows_in_memory(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_redis_fails_at_start_up_naming_the_setting(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    settings = _settings(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with Store.open("sqlite://") as store, pytest.raises(ConfigurationError) as caught:
         make_rate_limits(settings, store)
     assert caught.value.setting == "PROMPTMILL_REDIS_URL"
@@ -235,7 +197,7 @@ def test_a_redis_gone_after_start_up_lets_requests_through_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings(home=tmp_path, rate_limit_per_minute=1, failed_key_checks_per_minute=1)
-    with Store.open("sqlite://") as store, _redis_server(tmp_path) as url:
+    with Store.open("sqlite://") as store, redis_server(tmp_path) as url:
         limits = make_rate_limits(settings.model_copy(update={"redis_url": url}), store)
     # The server is gone now: the limit cannot be counted, so it does not refuse.
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.sse import parse_events
-from tests.conftest import RunningServer, running_promptmill
+from tests.conftest import RunningServer, redis_server, running_promptmill
 from tests.eval.conftest import API, CHEF, VAGUE, client, food_cases, wait_for_run
 
 FOODS = ("eggs", "rice", "lentils", "salmon", "tofu", "pasta", "beans", "kale", "leeks", "figs")
@@ -335,3 +336,30 @@ def test_two_servers_on_one_postgresql_database_share_a_runs_work(
     # Both servers evaluated some of the four chunks, and no case was asked twice.
     assert a.fake.requests and b.fake.requests
     assert len(a.fake.requests) + len(b.fake.requests) == 30
+
+
+def test_a_run_created_while_the_queue_is_down_is_a_529_and_never_starts(tmp_path: Path) -> None:
+    """Redis gone after start-up: the caller is told to retry (529 with retry-after, no
+    address or exception name), and the stored run is failed so it never runs as a twin."""
+    (tmp_path / "redis").mkdir()
+    with redis_server(tmp_path / "redis") as url:
+        server_context = running_promptmill(tmp_path, redis_url=url)
+        server = server_context.__enter__()
+    try:
+        with client(server) as http:
+            refused = http.post(f"{API}/runs", json=_run_body())
+            runs = http.get(f"{API}/runs").json()["data"]
+    finally:
+        server_context.__exit__(None, None, None)
+
+    assert refused.status_code == 529, refused.text
+    assert float(refused.headers["retry-after"]) > 0
+    error = refused.json()["error"]
+    assert error == {
+        "type": "overloaded_error",
+        "message": "the evaluation queue is unavailable; try again shortly",
+    }
+    assert "127.0.0.1" not in refused.text and "Error" not in refused.text
+    assert [(run["status"], run["error"]) for run in runs] == [
+        ("failed", "the evaluation queue was unavailable")
+    ]

@@ -52,7 +52,13 @@ from promptmill.engine.evaluation import compare, summarize
 from promptmill.engine.graders import validate_graders
 from promptmill.engine.types import PromptMessage
 from promptmill.engine.versions import PromptTemplate, diff_prompts
-from promptmill.errors import APIError, InvalidRequestError, NotFoundError, PromptmillError
+from promptmill.errors import (
+    APIError,
+    InvalidRequestError,
+    NotFoundError,
+    OverloadedError,
+    PromptmillError,
+)
 from promptmill.eval_types import (
     CaseResult,
     Dataset,
@@ -579,7 +585,12 @@ def _create_run(
         total=len(cases) * len(spec.variants),
         max_active=settings.eval_max_active_runs,
     )
-    jobs.enqueue_run(run)
+    try:
+        jobs.enqueue_run(run)
+    except OverloadedError:
+        # The caller is told to try again, so this run must not start later as a twin.
+        store.set_run_status(run.id, "failed", error="the evaluation queue was unavailable")
+        raise
     return run
 
 
