@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
+from openai import RequestOptions
 from openai.types.chat import ChatCompletion
 
 from promptmill.backends.base import ChatReply, ChatRequest
@@ -121,12 +122,32 @@ class OpenAIBackend:
         return self._schema_mode
 
     def chat(self, request: ChatRequest) -> ChatReply:
-        return drive(self._exchange(request), self._client.chat.completions.create, self._sleep)
+        return drive(self._exchange(request), self._create, self._sleep)
 
     async def achat(self, request: ChatRequest) -> ChatReply:
         """``chat`` on the caller's event loop, through the SDK's asynchronous client."""
-        return await drive_async(
-            self._exchange(request), self._async_client.chat.completions.create, self._async_sleep
+        return await drive_async(self._exchange(request), self._acreate, self._async_sleep)
+
+    def _create(self, *, timeout: float, **params: Any) -> ChatCompletion:
+        """``chat.completions.create(**params)``, without re-walking ``params``.
+
+        ``create`` first runs its arguments through the SDK's ``maybe_transform``, which
+        walks every message and the whole JSON schema against the parameters' type hints
+        to rename aliased keys and format dates and files; chat parameters built by
+        ``_params`` have none of those, so the walk changes nothing, and it cost about
+        0.4 ms of CPU per call (a quarter of the SDK's share of a generate_prompt,
+        bench/overhead). ``post`` is the SDK's documented way to send a body as it is;
+        the request, its authentication, errors and the parsed ``ChatCompletion`` are
+        the same as ``create``'s.
+        """
+        return self._client.post(
+            _COMPLETIONS_PATH, body=params, cast_to=ChatCompletion, options=_options(timeout)
+        )
+
+    async def _acreate(self, *, timeout: float, **params: Any) -> ChatCompletion:
+        """``_create`` through the asynchronous client."""
+        return await self._async_client.post(
+            _COMPLETIONS_PATH, body=params, cast_to=ChatCompletion, options=_options(timeout)
         )
 
     def _exchange(self, request: ChatRequest) -> Exchange[ChatReply]:
@@ -250,6 +271,14 @@ class OpenAIBackend:
                 key_setting=KEY_SETTING,
             )
         return unexpected_fault(self.name, exc)
+
+
+_COMPLETIONS_PATH = "/chat/completions"
+
+
+def _options(timeout: float) -> RequestOptions:
+    """The options ``chat.completions.create`` sends: the key as a bearer token, ``timeout``."""
+    return {"timeout": timeout, "security": {"bearer_auth": True}}
 
 
 def _schema_name(schema: dict[str, Any]) -> str:
