@@ -113,6 +113,18 @@ def _create_through_the_sdk(fake: FakeOpenAIServer, way: str, params: dict[str, 
             client.chat.completions.create(**params, timeout=30)
 
 
+def test_a_reply_without_the_fields_only_openai_sends_is_still_read(
+    sleeps: RecordingSleep,
+) -> None:
+    """No ``object``, ``created`` or ``system_fingerprint``, and a finish reason of its own."""
+    with FakeOpenAIServer(minimal_completions=True) as fake:
+        reply = backend_for(fake, sleeps).chat(ask("a chef for meal prep planning"))
+
+    assert reply.text == "Here is a response about a chef for meal prep planning."
+    assert reply.input_tokens > 0
+    assert reply.output_tokens > 0
+
+
 def test_a_request_naming_a_model_runs_that_model_instead_of_the_configured_one(
     fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
 ) -> None:
