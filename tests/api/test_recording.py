@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -53,6 +54,26 @@ def test_a_successful_call_is_recorded_with_request_and_response(
     assert counts == response.json()["usage"]
     assert all(u["seconds"] > 0 for u in call.usage)
     assert call.latency_ms > 0
+
+
+def test_concurrent_calls_are_each_recorded_before_their_answer_goes_out(
+    promptmill_server: RunningServer,
+) -> None:
+    """Records of simultaneous calls share a transaction; none is answered before it commits."""
+
+    def call_and_look_up(_: int) -> bool:
+        response = httpx.post(
+            promptmill_server.base_url + TEMPLATIZE_PATH,
+            headers=promptmill_server.headers(),
+            json=TEMPLATIZE_BODY,
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        request_id = response.headers["request-id"]
+        return promptmill_server.store.get_call("default", request_id) is not None
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(call_and_look_up, range(32)))
 
 
 def test_a_backend_failure_is_recorded_with_the_target_model(

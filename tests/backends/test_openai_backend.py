@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import jsonschema
+import openai
 import pytest
 
 from promptmill.backends.base import ChatRequest, ChatTurn
@@ -74,6 +76,53 @@ def test_request_carries_system_turns_limits_and_temperature(
     assert sent["temperature"] == 0.4
     assert "stop" not in sent
     assert "response_format" not in sent
+
+
+def test_the_request_on_the_wire_is_the_one_the_sdks_create_sends(
+    fake_openai: FakeOpenAIServer, sleeps: RecordingSleep
+) -> None:
+    """The backend posts its parameters without ``create``'s type walk: same body, same headers."""
+    request = ask("a chef", system="You are a planner.", json_schema=STRICT_SCHEMA)
+    backend_for(fake_openai, sleeps).chat(request)
+    sent, sent_headers = fake_openai.requests[0], fake_openai.request_headers[0]
+
+    _create_through_the_sdk(fake_openai, sleeps.way, sent)
+    created, created_headers = fake_openai.requests[1], fake_openai.request_headers[1]
+
+    assert sent == created
+    assert sent["response_format"]["type"] == "json_schema"
+    per_call = {"x-stainless-read-timeout", "content-length"}
+    assert {k: v for k, v in sent_headers.items() if k not in per_call} == {
+        k: v for k, v in created_headers.items() if k not in per_call
+    }
+    assert sent_headers["authorization"] == "Bearer test-key"
+
+
+def _create_through_the_sdk(fake: FakeOpenAIServer, way: str, params: dict[str, Any]) -> None:
+    """``chat.completions.create(**params)`` with the SDK client of the backend's ``way``."""
+    options: dict[str, Any] = {"api_key": "test-key", "base_url": fake.base_url, "max_retries": 0}
+    if way == "async":
+
+        async def create() -> None:
+            async with openai.AsyncOpenAI(**options) as client:
+                await client.chat.completions.create(**params, timeout=30)
+
+        asyncio.run(create())
+    else:
+        with openai.OpenAI(**options) as client:
+            client.chat.completions.create(**params, timeout=30)
+
+
+def test_a_reply_without_the_fields_only_openai_sends_is_still_read(
+    sleeps: RecordingSleep,
+) -> None:
+    """No ``object``, ``created`` or ``system_fingerprint``, and a finish reason of its own."""
+    with FakeOpenAIServer(minimal_completions=True) as fake:
+        reply = backend_for(fake, sleeps).chat(ask("a chef for meal prep planning"))
+
+    assert reply.text == "Here is a response about a chef for meal prep planning."
+    assert reply.input_tokens > 0
+    assert reply.output_tokens > 0
 
 
 def test_a_request_naming_a_model_runs_that_model_instead_of_the_configured_one(

@@ -104,12 +104,17 @@ class FakeOpenAIServer(FakeServer):
         reject_json_schema: bool = False,
         reject_json_object: bool = False,
         report_usage: bool = True,
+        minimal_completions: bool = False,
     ) -> None:
         super().__init__(api_key=api_key)
         self.reject_json_schema = reject_json_schema
         self.reject_json_object = reject_json_object
         # Some OpenAI-compatible servers omit ``usage``; clients must cope.
         self.report_usage = report_usage
+        # Some compatible servers leave out what OpenAI always sends (``object``,
+        # ``created``, ``system_fingerprint``, ``logprobs``) and have finish reasons of
+        # their own.
+        self.minimal_completions = minimal_completions
         # ``usage.prompt_tokens_details.cached_tokens`` when set (OpenAI's prompt cache).
         self.cached_prompt_tokens: int | None = None
 
@@ -262,6 +267,14 @@ class FakeOpenAIServer(FakeServer):
                 }
             ],
         }
+        if self.minimal_completions:
+            for field in ("object", "created", "system_fingerprint"):
+                del result[field]
+            result["choices"][0] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "eos" if finish == "stop" else finish,
+            }
         if self.report_usage:
             result["usage"] = {
                 "prompt_tokens": prompt_tokens,

@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
+import pydantic
+from openai import RequestOptions
 from openai.types.chat import ChatCompletion
 
 from promptmill.backends.base import ChatReply, ChatRequest
@@ -121,13 +123,36 @@ class OpenAIBackend:
         return self._schema_mode
 
     def chat(self, request: ChatRequest) -> ChatReply:
-        return drive(self._exchange(request), self._client.chat.completions.create, self._sleep)
+        return drive(self._exchange(request), self._create, self._sleep)
 
     async def achat(self, request: ChatRequest) -> ChatReply:
         """``chat`` on the caller's event loop, through the SDK's asynchronous client."""
-        return await drive_async(
-            self._exchange(request), self._async_client.chat.completions.create, self._async_sleep
+        return await drive_async(self._exchange(request), self._acreate, self._async_sleep)
+
+    def _create(self, *, timeout: float, **params: Any) -> ChatCompletion:
+        """``chat.completions.create(**params)``, without the SDK's two walks over the data.
+
+        ``create`` runs its arguments through the SDK's ``maybe_transform``, which walks
+        every message and the whole JSON schema against the parameters' type hints to
+        rename aliased keys and format dates and files; parameters built by ``_params``
+        have none of those, so the walk changes nothing, and it cost about 0.4 ms of CPU
+        per call. And it builds the reply's ``ChatCompletion`` field by field in Python
+        (about 0.1 ms), where pydantic's own parser takes microseconds
+        (``_completion``). ``post`` is the SDK's documented way to send a body as it is:
+        the request, its authentication and its errors are ``create``'s (bench/overhead
+        measured the pair at a third of the SDK's CPU per generate_prompt).
+        """
+        content = self._client.post(
+            _COMPLETIONS_PATH, body=params, cast_to=bytes, options=_options(timeout)
         )
+        return _completion(content)
+
+    async def _acreate(self, *, timeout: float, **params: Any) -> ChatCompletion:
+        """``_create`` through the asynchronous client."""
+        content = await self._async_client.post(
+            _COMPLETIONS_PATH, body=params, cast_to=bytes, options=_options(timeout)
+        )
+        return _completion(content)
 
     def _exchange(self, request: ChatRequest) -> Exchange[ChatReply]:
         """The call, its retries and the steps down the schema modes, for either driver."""
@@ -250,6 +275,27 @@ class OpenAIBackend:
                 key_setting=KEY_SETTING,
             )
         return unexpected_fault(self.name, exc)
+
+
+_COMPLETIONS_PATH = "/chat/completions"
+
+
+def _options(timeout: float) -> RequestOptions:
+    """The options ``chat.completions.create`` sends: the key as a bearer token, ``timeout``."""
+    return {"timeout": timeout, "security": {"bearer_auth": True}}
+
+
+def _completion(content: bytes) -> ChatCompletion:
+    """The reply body as a ``ChatCompletion``, as leniently as the SDK's ``create`` reads it.
+
+    Validated by pydantic when it fits the model; a compatible server's reply that does
+    not (a field OpenAI always sends left out, a ``finish_reason`` of its own) is built
+    without validation, as ``create`` builds every reply. A body that is not JSON raises.
+    """
+    try:
+        return ChatCompletion.model_validate_json(content)
+    except pydantic.ValidationError:
+        return ChatCompletion.model_construct(**json.loads(content))
 
 
 def _schema_name(schema: dict[str, Any]) -> str:

@@ -128,11 +128,14 @@ class Problem:
     message: str
 
 
+_CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
 def to_variable_name(raw: str) -> str:
     """Normalise any label to ``UPPER_SNAKE_CASE`` (``"customer name"`` -> ``CUSTOMER_NAME``)."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", raw.strip())
-    name = re.sub(r"[^A-Za-z0-9]+", "_", spaced).strip("_").upper()
-    name = re.sub(r"_+", "_", name)
+    spaced = _CAMEL_HUMP.sub(r"\1_\2", raw.strip())
+    name = _NOT_ALNUM.sub("_", spaced).strip("_").upper()
     if not name:
         return "INPUT"
     if not name[0].isalpha():

@@ -248,6 +248,20 @@ def close_json_prefix(prefix: str) -> str:
     return prefix
 
 
+# Compiled once: the cleaners run on every field of every plan.
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+_NOT_FIELD_NAME = re.compile(r"[^\w\- ]+")
+_NOT_FIELD_TYPE = re.compile(r"[^\w\- ,/\[\]]+")
+_NUMBERING = re.compile(r"^\s*(?:step\s*)?(?:\d+[.):]|[-*•])\s*", re.IGNORECASE)
+_ROLE_OPENING = re.compile(r"^(?:you are|you're|act as|acting as)\s+", re.IGNORECASE)
+
+
+def _placeholder_words(match: re.Match[str]) -> str:
+    """A ``{{CUSTOMER_NAME}}`` in model prose as the words it stands for: ``customer name``."""
+    return match.group(1).replace("_", " ").lower()
+
+
 def clean_sentence(text: str) -> str:
     """Model- or user-written prose made safe for the renderer (see ``_clean_sentence``)."""
     return _clean_sentence(text)
@@ -256,9 +270,9 @@ def clean_sentence(text: str) -> str:
 def _clean_sentence(text: str) -> str:
     """Plan prose with tags neutralised, placeholders unwrapped, chatter sentences dropped."""
     text = strip_tags(text)
-    text = re.sub(r"\{\{\s*([^{}]*?)\s*\}\}", lambda m: m.group(1).replace("_", " ").lower(), text)
+    text = _PLACEHOLDER.sub(_placeholder_words, text)
     text = text.replace("{", "(").replace("}", ")")
-    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    sentences = _SENTENCE_BREAK.split(text.strip())
     kept = [s for s in sentences if s and not is_chatter(s)]
     return " ".join(_dedupe(kept)).strip()
 
@@ -333,11 +347,11 @@ def _clean_fields(fields: list[OutputField]) -> list[OutputField]:
     cleaned: list[OutputField] = []
     seen: set[str] = set()
     for item in fields:
-        name = re.sub(r"[^\w\- ]+", "", strip_tags(item.name)).strip()
+        name = _NOT_FIELD_NAME.sub("", strip_tags(item.name)).strip()
         if not name or name.lower() in seen:
             continue
         seen.add(name.lower())
-        kind = re.sub(r"[^\w\- ,/\[\]]+", "", strip_tags(item.type)).strip() or "string"
+        kind = _NOT_FIELD_TYPE.sub("", strip_tags(item.type)).strip() or "string"
         cleaned.append(
             OutputField(name=name, type=kind, description=_clean_sentence(item.description))
         )
@@ -352,7 +366,7 @@ def clean_example_text(text: str) -> str:
     nested JSON valid while no placeholder can form.
     """
     text = strip_tags(text)
-    text = re.sub(r"\{\{\s*([^{}]*?)\s*\}\}", lambda m: m.group(1).replace("_", " ").lower(), text)
+    text = _PLACEHOLDER.sub(_placeholder_words, text)
     while "{{" in text or "}}" in text:
         text = text.replace("{{", "{ {").replace("}}", "} }")
     return text.strip()
@@ -394,12 +408,12 @@ def _ascii_letters(name: str) -> str:
 
 
 def _strip_numbering(text: str) -> str:
-    return re.sub(r"^\s*(?:step\s*)?(?:\d+[.):]|[-*•])\s*", "", text, flags=re.IGNORECASE)
+    return _NUMBERING.sub("", text)
 
 
 def _clean_role(role: str) -> str:
     role = _clean_sentence(role).rstrip(".")
-    role = re.sub(r"^(?:you are|you're|act as|acting as)\s+", "", role, flags=re.IGNORECASE)
+    role = _ROLE_OPENING.sub("", role)
     return role.strip()
 
 

@@ -57,9 +57,12 @@ class RenderedPrompt:
     prefill: str = ""
 
 
+_NOT_TAG_CHARACTER = re.compile(r"[^a-z0-9_]+")
+
+
 def tag_name(variable: str) -> str:
     """The XML tag that wraps a variable: ``CUSTOMER_NAME`` -> ``customer_name``."""
-    return re.sub(r"[^a-z0-9_]+", "_", variable.lower()).strip("_") or "input"
+    return _NOT_TAG_CHARACTER.sub("_", variable.lower()).strip("_") or "input"
 
 
 def _sentence(text: str, h: Headings) -> str:

@@ -18,8 +18,9 @@ import hmac
 import secrets
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -30,6 +31,7 @@ from sqlalchemy.pool import StaticPool
 
 from promptmill.errors import InvalidRequestError, NotFoundError
 from promptmill.store.evaluation import EvaluationRecords
+from promptmill.store.group_commit import GroupCommit
 from promptmill.store.key_cache import recent_keys
 from promptmill.store.migrate import upgrade_to_head
 from promptmill.store.models import ApiKey, Call, Workspace, utcnow
@@ -85,6 +87,7 @@ class Store(EvaluationRecords, RateLimitRecords):
         )
         # Workspace name -> id, filled by committed call records (``record_call``).
         self._workspace_ids: dict[str, str] = {}
+        self._call_commits = GroupCommit(self._write_calls)
         # Which database the process-wide key cache files this store's keys under: an
         # in-memory database is private to its Store.
         self._key_scope = (
@@ -238,48 +241,58 @@ class Store(EvaluationRecords, RateLimitRecords):
     # --- calls --------------------------------------------------------------
 
     def record_call(self, record: CallRecord) -> str:
-        """Store one call and return its id. The workspace is created if new.
+        """Store one call and return its id once it is committed. The workspace is created if new.
 
-        Every tool call comes through here, so it is kept cheap: one short write
-        transaction, committed without an fsync (SQLite's WAL with ``synchronous=NORMAL``,
-        see ``_configure_sqlite``), and a Core insert of the row rather than the ORM's
+        Every tool call comes through here, so it is kept cheap: calls recorded at the
+        same moment by different threads share one write transaction (``GroupCommit``;
+        each caller still returns only after its own record is committed), committed
+        without an fsync (SQLite's WAL with ``synchronous=NORMAL``, see
+        ``_configure_sqlite``), as one Core insert of the rows rather than the ORM's
         unit of work. The workspace's id is remembered once committed (workspaces are
-        never deleted or renamed), so a record of a known workspace is that one insert.
+        never deleted or renamed), so a record of a known workspace is just its row.
         """
-        usage = [_usage_dict(entry) for entry in record.usage]
-        name = check_workspace_name(record.workspace)
-        workspace_id = self._workspace_ids.get(name)
+        call = _NewCall.of(record)
+        self._call_commits.commit(call)
+        return call.id
+
+    def _write_calls(self, calls: Sequence[_NewCall]) -> list[BaseException | None]:
+        """``GroupCommit``'s writer: the calls in one transaction, or each in its own.
+
+        A batch that fails (a duplicate id, say) is written again one call at a time,
+        so only the calls at fault fail, each with its own error.
+        """
+        try:
+            self._insert_calls(calls)
+        except Exception as exc:
+            if len(calls) == 1:
+                return [exc]
+        else:
+            return [None] * len(calls)
+        errors: list[BaseException | None] = []
+        for call in calls:
+            try:
+                self._insert_calls([call])
+            except Exception as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors
+
+    def _insert_calls(self, calls: Sequence[_NewCall]) -> None:
+        created: dict[str, str] = {}
         with self._writing_connection() as connection:
-            if workspace_id is None:
-                with Session(connection) as session:  # joins the transaction, commits nothing
-                    workspace_id = get_or_create_workspace(session, name).id
-            call_id = record.id or new_id("call")
-            connection.execute(
-                _INSERT_CALL,
-                {
-                    "id": call_id,
-                    "key_id": record.key_id,
-                    "workspace_id": workspace_id,
-                    "endpoint": record.endpoint,
-                    "target_model": record.target_model,
-                    "backend": record.backend,
-                    "model": record.model,
-                    "input_tokens": sum(u["input_tokens"] for u in usage),
-                    "output_tokens": sum(u["output_tokens"] for u in usage),
-                    "usage": usage,
-                    "reused_input_tokens": _sum_if_all(usage, "reused_input_tokens"),
-                    "evaluated_input_tokens": _sum_if_all(usage, "evaluated_input_tokens"),
-                    "model_seconds": _sum_if_all(usage, "seconds"),
-                    "latency_ms": float(record.latency_ms),
-                    "status": record.status,
-                    "error_type": record.error_type,
-                    "request": dict(record.request),
-                    "response": dict(record.response) if record.response is not None else None,
-                    "created_at": utcnow(),
-                },
-            )
-        self._workspace_ids[name] = workspace_id
-        return call_id
+            rows = []
+            for call in calls:
+                workspace_id = self._workspace_ids.get(call.workspace) or created.get(
+                    call.workspace
+                )
+                if workspace_id is None:
+                    with Session(connection) as session:  # joins the transaction
+                        workspace_id = get_or_create_workspace(session, call.workspace).id
+                    created[call.workspace] = workspace_id
+                rows.append({**call.row, "workspace_id": workspace_id})
+            connection.execute(_INSERT_CALL, rows)
+        self._workspace_ids.update(created)
 
     def usage_totals(self, workspace: str | None = None) -> list[WorkspaceUsage]:
         """Per-workspace totals, sorted by workspace name.
@@ -431,6 +444,42 @@ _INSERT_CALL = insert(Call)
 """The insert of a call record, built once. Every column is given but ``seq``, which the
 database numbers: a Core insert of plain values, without the ORM's unit of work or an
 instance to build per call."""
+
+
+@dataclass(frozen=True)
+class _NewCall:
+    """A call record as the row to insert, but for its workspace's id (looked up at insert)."""
+
+    id: str
+    workspace: str
+    row: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: CallRecord) -> _NewCall:
+        """The row of ``record``, stamped now; raises for an invalid workspace name."""
+        usage = [_usage_dict(entry) for entry in record.usage]
+        call_id = record.id or new_id("call")
+        row = {
+            "id": call_id,
+            "key_id": record.key_id,
+            "endpoint": record.endpoint,
+            "target_model": record.target_model,
+            "backend": record.backend,
+            "model": record.model,
+            "input_tokens": sum(u["input_tokens"] for u in usage),
+            "output_tokens": sum(u["output_tokens"] for u in usage),
+            "usage": usage,
+            "reused_input_tokens": _sum_if_all(usage, "reused_input_tokens"),
+            "evaluated_input_tokens": _sum_if_all(usage, "evaluated_input_tokens"),
+            "model_seconds": _sum_if_all(usage, "seconds"),
+            "latency_ms": float(record.latency_ms),
+            "status": record.status,
+            "error_type": record.error_type,
+            "request": dict(record.request),
+            "response": dict(record.response) if record.response is not None else None,
+            "created_at": utcnow(),
+        }
+        return cls(call_id, check_workspace_name(record.workspace), row)
 
 
 def _usage_dict(entry: UsageEntry) -> dict[str, Any]:
