@@ -82,6 +82,19 @@ def test_generated_cases_are_recorded_with_their_usage(promptmill_server: Runnin
     )
     assert call.id == response.headers["request-id"]
     assert call.usage == response.json()["usage"] and call.input_tokens > 0
+    assert call.model == promptmill_server.settings.openai_model
+
+
+def test_generated_cases_are_recorded_under_the_model_they_asked_for(
+    promptmill_server: RunningServer,
+) -> None:
+    with client(promptmill_server) as http:
+        body = {"prompt": CHEF, "count": 2, "model": "gpt-4.1-nano"}
+        response = http.post(f"{API}/cases/generate", json=body)
+    assert response.status_code == 200, response.text
+    (call,) = promptmill_server.store.recent_calls("default", 5)
+    assert call.model == "gpt-4.1-nano"
+    assert promptmill_server.fake.requests[-1]["model"] == "gpt-4.1-nano"
 
 
 def test_a_failed_case_generation_is_recorded_as_an_error(

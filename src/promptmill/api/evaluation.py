@@ -484,6 +484,7 @@ async def _generate_test_cases(
     recorder.body_bytes = len(raw)
     body = await _body(request, GenerateCasesRequest, key)
     recorder.request_json = body.model_dump(mode="json", exclude_unset=True)
+    recorder.model = body.model
     store = _store(request)
     template, _ = await _in_store_pool(
         request, _resolve_prompt, store, key.workspace, body.prompt, "prompt"

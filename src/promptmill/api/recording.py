@@ -41,6 +41,9 @@ class CallRecorder:
         self.started = time.perf_counter()
         self.request_json: dict[str, Any] = {}
         self.body_bytes = 0
+        # The model the call ran on when the request named one (``cases/generate``'s
+        # ``model``); otherwise the backend's own.
+        self.model: str | None = None
 
     async def record(
         self,
@@ -120,7 +123,7 @@ class CallRecorder:
             endpoint=self.endpoint,
             target_model=target_model if isinstance(target_model, str) else None,
             backend=engine.backend.name if engine else "",
-            model=engine.backend.model if engine else "",
+            model=self.model or (engine.backend.model if engine else ""),
             usage=usage,
             latency_ms=(time.perf_counter() - self.started) * 1000.0,
             status=status,
