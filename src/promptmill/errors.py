@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class PromptmillError(Exception):
@@ -26,6 +26,9 @@ class PromptmillError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # The model calls a request had made when it failed (set by the engine), so the
+        # call record counts tokens that were spent even though no answer came of them.
+        self.usage: list[Any] = []
 
 
 class InvalidRequestError(PromptmillError):

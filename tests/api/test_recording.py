@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from promptmill.engine.pipeline import PLAN_ATTEMPTS
 from promptmill.protocol import GENERATE_PATH, TEMPLATIZE_PATH
 from promptmill.store import StoredCall
 from tests.conftest import RunningServer
@@ -90,6 +91,22 @@ def test_a_backend_failure_is_recorded_with_the_target_model(
     assert (call.status, call.error_type) == (529, "overloaded_error")
     assert call.request == BODY
     assert call.response is None
+
+
+def test_a_failed_generate_is_recorded_with_the_tokens_its_model_calls_spent(
+    promptmill_server: RunningServer,
+) -> None:
+    """The model answered every attempt, so its tokens count, though no prompt came of them."""
+    for _ in range(PLAN_ATTEMPTS):
+        promptmill_server.fake.enqueue_text("no plan here")
+    response = httpx.post(
+        promptmill_server.base_url + GENERATE_PATH, headers=promptmill_server.headers(), json=BODY
+    )
+    assert response.status_code == 500, response.text
+    (call,) = promptmill_server.store.recent_calls("default")
+    assert (call.status, call.error_type) == (500, "api_error")
+    assert len(call.usage) == len(promptmill_server.fake.requests) == PLAN_ATTEMPTS
+    assert call.input_tokens > 0 and call.output_tokens > 0
 
 
 def test_a_failed_call_is_recorded_with_its_error_type(promptmill_server: RunningServer) -> None:

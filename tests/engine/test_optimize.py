@@ -30,7 +30,7 @@ from promptmill.engine.fewshot import (
 )
 from promptmill.engine.optimize import PromptOptimizer, adapt_variables, split_cases
 from promptmill.engine.versions import PromptTemplate
-from promptmill.errors import InvalidRequestError
+from promptmill.errors import APIError, InvalidRequestError
 from promptmill.optimize_types import OptimizeProgress
 from promptmill.types import Progress, PromptMessage
 from tests.fakes.scripted_backend import ScriptedBackend
@@ -429,3 +429,12 @@ def test_a_generated_prompts_variables_are_renamed_to_the_cases() -> None:
     assert adapted.messages[0].text == "Q: {{QUESTION}} context: the task"
     widened = adapt_variables(template, ["X", "Y", "Z"], "the task")
     assert widened.variables == ["X", "Y", "Z"]
+
+
+def test_an_optimization_that_fails_carries_the_usage_of_every_call_it_made() -> None:
+    """A task whose prompt cannot be written fails the optimization; the calls it spent
+    trying still count (the server records them in the call's usage)."""
+    backend = ScriptedBackend(responder=lambda _: "no plan here")
+    with pytest.raises(APIError) as failure:
+        optimize(backend, prompt=None, task="Say whether a number is even or odd")
+    assert len(failure.value.usage) == len(backend.requests) > 0

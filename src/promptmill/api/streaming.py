@@ -104,7 +104,7 @@ def event_stream(
             result = await state.capacity.model_calls.run(partial(run, on_progress))
             body = result.model_dump(mode="json")
         except PromptmillError as exc:
-            await recorder.record(status=exc.status, error_type=exc.error_type)
+            await recorder.record(status=exc.status, error_type=exc.error_type, usage=exc.usage)
             queue.put_nowait(_Finished("error", error_body(exc)))
             return
         except Exception:

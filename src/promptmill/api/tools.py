@@ -255,7 +255,7 @@ async def serve_tool_call(request: Request, tool: Tool) -> Response:
         await recorder.record(status=CLIENT_CLOSED_REQUEST)
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except PromptmillError as exc:
-        await recorder.record(status=exc.status, error_type=exc.error_type)
+        await recorder.record(status=exc.status, error_type=exc.error_type, usage=exc.usage)
         raise
     except Exception:
         await recorder.record(status=500, error_type="api_error")

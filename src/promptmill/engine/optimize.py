@@ -261,7 +261,11 @@ class PromptOptimizer:
         input is an ``InvalidRequestError`` naming the field, raised before any call.
         """
         run = _Run(self, cases, graders, budget, held_out_fraction, seed, target_model, on_progress)
-        return run.execute(prompt, task)
+        try:
+            return run.execute(prompt, task)
+        except PromptmillError as exc:
+            exc.usage = list(run.counter.usage)  # every call of the run, not the last one's
+            raise
 
 
 class _Run:

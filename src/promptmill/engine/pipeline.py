@@ -83,7 +83,7 @@ from promptmill.engine.types import (
     TemplatizeResult,
     Usage,
 )
-from promptmill.errors import APIError, InvalidRequestError
+from promptmill.errors import APIError, InvalidRequestError, PromptmillError
 from promptmill.steps import run_steps, run_steps_async
 from promptmill.types import GenerateMode, check_message_order
 
@@ -416,7 +416,11 @@ class PromptEngine:
             run.meter(reply, started)
             return reply
 
-        return run_steps(steps_of(run), call)
+        try:
+            return run_steps(steps_of(run), call)
+        except PromptmillError as exc:
+            exc.usage = list(run.usage)
+            raise
 
     async def _drive_async(
         self, steps_of: Callable[[_Run], ModelSteps[T]], on_progress: ProgressCallback | None
@@ -433,7 +437,11 @@ class PromptEngine:
             run.meter(reply, started)
             return reply
 
-        return await run_steps_async(steps_of(run), call)
+        try:
+            return await run_steps_async(steps_of(run), call)
+        except PromptmillError as exc:
+            exc.usage = list(run.usage)
+            raise
 
     # --- the pipeline -----------------------------------------------------------------
 
