@@ -142,14 +142,14 @@ def test_a_choose_plan_renders_the_choice_format_in_every_family(family: Family)
     assert "in lower case" not in text
 
 
-@pytest.mark.parametrize("kind", ["classify", "reason", "transform"])
-def test_decisions_and_rewrites_are_told_to_name_the_option_of_a_lettered_input(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["classify", "reason"])
+def test_decisions_are_told_to_name_the_option_of_a_lettered_input(kind: str) -> None:
     text = render_prompt(parse_plan({**LABEL_PLAN, "task_kind": kind}), "claude").user
     assert "If the input lists options, answer with the chosen option" in text
     assert "The classification as sarcastic or not sarcastic" in text
 
 
-@pytest.mark.parametrize("kind", ["extract", "write", "converse"])
+@pytest.mark.parametrize("kind", ["extract", "transform", "write", "converse"])
 def test_other_kinds_say_nothing_of_options(kind: str) -> None:
     text = render_prompt(parse_plan({**LABEL_PLAN, "task_kind": kind}), "claude").user
     assert "option" not in text.lower()
