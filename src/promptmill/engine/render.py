@@ -42,8 +42,8 @@ _DIRECT_KINDS = frozenset({"classify", CHOICE_KIND, "extract", "transform"})
 # the option as the input names it, since a label of the plan's own invention names none.
 # Not rewrites (``transform``): a translator told so would answer the quiz it was given to
 # translate. A rewrite task posed as a quiz (BIG-bench's hyperbaton, "order adjectives
-# correctly", given "which sentence is right: (A) ... (B) ...") pays for that: with the
-# line Qwen 1.5B scored 6/10 there, as the bare task did (bench/README.md, issue 9).
+# correctly", given "which sentence is right: (A) ... (B) ...") did not need it: Qwen 1.5B
+# scored 6/10 there with the line and without it, as the bare task did (bench/README.md).
 _OPTION_KINDS = frozenset({"classify", "reason"})
 # Small open-weight targets get a concise prompt: long prompts dilute a small model's
 # attention and eat its context window.
