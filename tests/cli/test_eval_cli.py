@@ -389,6 +389,10 @@ def test_eval_in_process_needs_a_prompt_file(
     assert "with --in-process there is no server" in done.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_eval_cancels_the_run_on_the_server(
     tmp_path: Path, files: dict[str, Path]
 ) -> None:
@@ -397,7 +401,13 @@ def test_ctrl_c_during_eval_cancels_the_run_on_the_server(
         command = [PROMPTMILL, "eval", str(files["chef"]), "--cases", str(files["cases"])]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTMILL_")}
         process = subprocess.Popen(
-            [*command, *remote(idle)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*command, *remote(idle)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Ctrl-C as a shell delivers it: a child inherits an ignored SIGINT, and then
+            # Python never raises KeyboardInterrupt, whatever the command does.
+            preexec_fn=_default_sigint,
         )
         try:
             with Client(idle.base_url, api_key=idle.api_key) as client:
@@ -405,7 +415,7 @@ def test_ctrl_c_during_eval_cancels_the_run_on_the_server(
                 while not client.list_runs() and time.monotonic() < deadline:
                     time.sleep(0.1)
                 [run] = client.list_runs()
-                time.sleep(0.5)  # the command is now following the run's events
+                time.sleep(1.0)  # the command is now following the run's events
                 process.send_signal(signal.SIGINT)
                 _, stderr = process.communicate(timeout=30)
                 assert client.run(run.id).status == "cancelled"
