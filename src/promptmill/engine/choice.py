@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from promptmill.engine.plan import CHOICE_KIND, PlanExample, PromptPlan, clean_sentence
+from promptmill.engine.plan import CHOICE_KIND, PlanExample, PromptPlan, clean_sentence, folded
 
 # "Which" as a question ("determine which of", "which one", a task opening with "Which"),
 # never the relative "which" of "emails, which customers send"; choice verbs only with
@@ -89,9 +89,5 @@ def with_choice_examples(plan: PromptPlan) -> PromptPlan:
 
 
 def _names_one_of_its_options(example: PlanExample) -> bool:
-    answer, question = _folded(example.output), _folded(example.input)
+    answer, question = folded(example.output), folded(example.input)
     return bool(answer) and answer in question and answer != question
-
-
-def _folded(text: str) -> str:
-    return " ".join(text.casefold().split()).strip(" .")

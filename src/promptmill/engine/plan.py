@@ -387,15 +387,16 @@ def _clean_examples(examples: list[PlanExample]) -> list[PlanExample]:
         if (
             example.input
             and example.output
-            and _comparable(example.input) != _comparable(example.output)
+            and folded(example.input) != folded(example.output)
             and example not in cleaned
         ):
             cleaned.append(example)
     return cleaned[:MAX_EXAMPLES]
 
 
-def _comparable(text: str) -> str:
-    return " ".join(text.casefold().split()).rstrip(".")
+def folded(text: str) -> str:
+    """``text`` as compared for sameness: case, spacing and edge full stops ignored."""
+    return " ".join(text.casefold().split()).strip(" .")
 
 
 def _ascii_fold(name: str) -> str:
