@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 
@@ -29,6 +30,16 @@ class PromptmillError(Exception):
         # The model calls a request had made when it failed (set by the engine), so the
         # call record counts tokens that were spent even though no answer came of them.
         self.usage: list[Any] = []
+
+
+@contextmanager
+def carrying_usage(usage: Sequence[Any]) -> Iterator[None]:
+    """A ``PromptmillError`` raised inside leaves carrying ``usage`` as it is then."""
+    try:
+        yield
+    except PromptmillError as exc:
+        exc.usage = list(usage)
+        raise
 
 
 class InvalidRequestError(PromptmillError):

@@ -59,12 +59,18 @@ _PREFIXES: tuple[tuple[tuple[str, ...], Family], ...] = (
 )
 
 
+def _bare_name(target_model: str) -> str:
+    """The model's own name, lower case, without a provider path ("Qwen/Qwen2.5-7B" ->
+    "qwen2.5-7b"); Gemini's "models/..." names keep theirs."""
+    name = target_model.strip().lower()
+    return name.rsplit("/", 1)[-1] if "/" in name and not name.startswith("models/") else name
+
+
 def model_family(target_model: str | None) -> Family:
     """The family of ``target_model``; ``claude`` when absent or unrecognised (the API's home)."""
     if not target_model:
         return "claude"
-    name = target_model.strip().lower()
-    name = name.rsplit("/", 1)[-1] if "/" in name and not name.startswith("models/") else name
+    name = _bare_name(target_model)
     for prefixes, family in _PREFIXES:
         if name.startswith(prefixes):
             return family
@@ -156,7 +162,7 @@ def parameter_count(target_model: str | None) -> float | None:
     """
     if not target_model:
         return None
-    match = _SIZE_IN_NAME.search(target_model.strip().lower().rsplit("/", 1)[-1])
+    match = _SIZE_IN_NAME.search(_bare_name(target_model))
     if not match:
         return None
     return float(match.group(1)) * (1e9 if match.group(2) == "b" else 1e6)

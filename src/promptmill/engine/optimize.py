@@ -60,7 +60,7 @@ from promptmill.engine.pipeline import PLAN_ATTEMPTS, PromptEngine
 from promptmill.engine.render import tag_name
 from promptmill.engine.types import ProgressCallback, PromptMessage, Usage
 from promptmill.engine.versions import PromptTemplate, fill_text
-from promptmill.errors import APIError, InvalidRequestError, PromptmillError
+from promptmill.errors import APIError, InvalidRequestError, PromptmillError, carrying_usage
 from promptmill.eval_types import CaseResult, TestCase
 from promptmill.optimize_types import (
     CandidateKind,
@@ -261,11 +261,8 @@ class PromptOptimizer:
         input is an ``InvalidRequestError`` naming the field, raised before any call.
         """
         run = _Run(self, cases, graders, budget, held_out_fraction, seed, target_model, on_progress)
-        try:
+        with carrying_usage(run.counter.usage):  # every call of the run, not the last one's
             return run.execute(prompt, task)
-        except PromptmillError as exc:
-            exc.usage = list(run.counter.usage)  # every call of the run, not the last one's
-            raise
 
 
 class _Run:

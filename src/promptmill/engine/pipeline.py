@@ -83,7 +83,7 @@ from promptmill.engine.types import (
     TemplatizeResult,
     Usage,
 )
-from promptmill.errors import APIError, InvalidRequestError, PromptmillError
+from promptmill.errors import APIError, InvalidRequestError, carrying_usage
 from promptmill.steps import run_steps, run_steps_async
 from promptmill.types import GenerateMode, check_message_order
 
@@ -416,11 +416,8 @@ class PromptEngine:
             run.meter(reply, started)
             return reply
 
-        try:
+        with carrying_usage(run.usage):
             return run_steps(steps_of(run), call)
-        except PromptmillError as exc:
-            exc.usage = list(run.usage)
-            raise
 
     async def _drive_async(
         self, steps_of: Callable[[_Run], ModelSteps[T]], on_progress: ProgressCallback | None
@@ -437,11 +434,8 @@ class PromptEngine:
             run.meter(reply, started)
             return reply
 
-        try:
+        with carrying_usage(run.usage):
             return await run_steps_async(steps_of(run), call)
-        except PromptmillError as exc:
-            exc.usage = list(run.usage)
-            raise
 
     # --- the pipeline -----------------------------------------------------------------
 
