@@ -31,6 +31,7 @@ from promptmill.backends.base import (
 )
 from promptmill.backends.faults import out_of_time
 from promptmill.engine import metaprompts
+from promptmill.engine.answer_set import keep_named_answers
 from promptmill.engine.checks import (
     check_prompt,
     content_words,
@@ -249,8 +250,9 @@ class PromptEngine:
         request = metaprompts.generate_plan_request(task.strip(), target_model, language)
         plan = yield from self._plan(run, request, task=task, language=language, fixed_inputs=None)
         # Deterministic: a small planner rewrites a choice into a label or a rewrite even
-        # when told not to, and calls other tasks choices (see ``choice.py``).
-        plan = settle_choice(plan, task)
+        # when told not to, and calls other tasks choices (see ``choice.py``); it also adds
+        # labels and counting rules a classification never gave (see ``answer_set.py``).
+        plan = keep_named_answers(settle_choice(plan, task), task)
         return self._finish(
             run,
             plan,
@@ -320,7 +322,7 @@ class PromptEngine:
             fixed_inputs=variables,
             goals=_ImproveGoals(original, specifics, feedback),
         )
-        plan = settle_choice(plan, original)
+        plan = keep_named_answers(settle_choice(plan, original), f"{original}\n{feedback or ''}")
         return self._finish(
             run,
             plan,
