@@ -260,6 +260,13 @@ def test_retries_are_bounded_and_no_usable_case_is_an_api_error() -> None:
     assert len(backend.requests) == 3  # one call for the batch plus two extra
 
 
+def test_a_generation_that_fails_carries_the_usage_of_every_call_it_made() -> None:
+    backend = ScriptedBackend(responder=lambda _: "not json")
+    with pytest.raises(APIError) as failure:
+        generate_cases(backend, PROMPT, 1)
+    assert len(failure.value.usage) == len(backend.requests) == 3
+
+
 def test_large_counts_are_asked_for_in_batches() -> None:
     def batch(request: ChatRequest) -> str:
         wanted = request.json_schema["properties"]["cases"]["maxItems"]  # type: ignore[index]

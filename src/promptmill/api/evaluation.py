@@ -468,7 +468,7 @@ async def generate_test_cases(request: Request, key: BodyCaller) -> GenerateCase
     try:
         answer = await _generate_test_cases(request, key, recorder)
     except PromptmillError as exc:
-        await recorder.record(status=exc.status, error_type=exc.error_type)
+        await recorder.record(status=exc.status, error_type=exc.error_type, usage=exc.usage)
         raise
     except Exception:
         await recorder.record(status=500, error_type="api_error")

@@ -21,7 +21,7 @@ from promptmill.engine import metaprompts
 from promptmill.engine.plan import extract_json_object
 from promptmill.engine.types import Progress, ProgressCallback, Usage
 from promptmill.engine.versions import PromptTemplate, render_prompt_text
-from promptmill.errors import APIError, InvalidRequestError
+from promptmill.errors import APIError, InvalidRequestError, carrying_usage
 from promptmill.eval_types import TestCase
 
 RESERVED_COLUMNS = ("expected", "notes")
@@ -248,46 +248,48 @@ def generate_cases(
     usage: list[Usage] = []
     problems: list[str] = []
     calls = -(-n // CASES_PER_CALL) + EXTRA_GENERATION_CALLS
-    for attempt in range(1, calls + 1):
-        wanted = min(n - len(cases), CASES_PER_CALL)
-        if wanted <= 0:
-            break
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        if on_progress is not None:
-            on_progress(
-                Progress(
-                    stage="generate",
-                    message=f"asking the model for {wanted} cases ({len(cases)} of {n} so far)",
-                    attempt=attempt,
+    with carrying_usage(usage):  # a failure still counts the calls it made
+        for attempt in range(1, calls + 1):
+            wanted = min(n - len(cases), CASES_PER_CALL)
+            if wanted <= 0:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if on_progress is not None:
+                on_progress(
+                    Progress(
+                        stage="generate",
+                        message=f"asking the model for {wanted} cases ({len(cases)} of {n} so far)",
+                        attempt=attempt,
+                    )
+                )
+            reply = backend.chat(
+                ChatRequest(
+                    turns=[
+                        ChatTurn(
+                            "user",
+                            metaprompts.cases_request(
+                                prompt_text, variables, wanted, [c.vars for c in cases[-10:]]
+                            ),
+                        )
+                    ],
+                    system=metaprompts.CASES_SYSTEM,
+                    json_schema=cases_schema(variables, wanted),
+                    max_tokens=max_tokens_per_case * wanted + 50,
+                    temperature=GENERATION_TEMPERATURE,
+                    timeout=left,
+                    model=model,
                 )
             )
-        reply = backend.chat(
-            ChatRequest(
-                turns=[
-                    ChatTurn(
-                        "user",
-                        metaprompts.cases_request(
-                            prompt_text, variables, wanted, [c.vars for c in cases[-10:]]
-                        ),
-                    )
-                ],
-                system=metaprompts.CASES_SYSTEM,
-                json_schema=cases_schema(variables, wanted),
-                max_tokens=max_tokens_per_case * wanted + 50,
-                temperature=GENERATION_TEMPERATURE,
-                timeout=left,
-                model=model,
+            usage.append(Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
+            fresh, problems = _parse_generated(reply.text, variables, cases)
+            cases.extend(fresh[:wanted])
+        if not cases:
+            raise APIError(
+                "the model did not write any usable test case: "
+                + ("; ".join(problems) or "timeout")
             )
-        )
-        usage.append(Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
-        fresh, problems = _parse_generated(reply.text, variables, cases)
-        cases.extend(fresh[:wanted])
-    if not cases:
-        raise APIError(
-            "the model did not write any usable test case: " + ("; ".join(problems) or "timeout")
-        )
     if on_progress is not None:
         on_progress(Progress(stage="done", message=f"{len(cases)} cases"))
     return cases, usage
