@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import threading
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,35 +36,8 @@ from promptmill.errors import APIError, RequestTooLargeError
 logger = logging.getLogger("promptmill.api")
 
 
-class _RandomHex:
-    """Hex digits from the system's CSPRNG, read a few kilobytes at a time.
-
-    ``secrets.token_hex`` per request costs a ``getrandom`` system call on the event
-    loop, which gives up the GIL; under load the loop then waits for a model thread to
-    hand it back. Reading ahead keeps the ids exactly as unpredictable.
-    """
-
-    def __init__(self, chunk: int = 4096) -> None:
-        self._chunk = chunk
-        self._digits = ""
-        self._used = 0
-        self._lock = threading.Lock()
-
-    def take(self, count: int) -> str:
-        """``count`` hex digits never handed out before."""
-        with self._lock:
-            if self._used + count > len(self._digits):
-                self._digits, self._used = secrets.token_hex(self._chunk), 0
-            start = self._used
-            self._used += count
-        return self._digits[start : start + count]
-
-
-_random_hex = _RandomHex()
-
-
 def new_request_id() -> str:
-    return "req_" + _random_hex.take(24)
+    return "req_" + secrets.token_hex(12)
 
 
 def request_id_of(scope: Scope) -> str:

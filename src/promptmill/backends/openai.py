@@ -332,14 +332,8 @@ def _json_body(params: dict[str, Any]) -> bytes:
 
 
 def _options(timeout: float) -> RequestOptions:
-    """The options ``chat.completions.create`` sends: the key as a bearer token, ``timeout``.
-
-    And an empty ``idempotency_key``: the SDK otherwise makes a UUID per call for a header
-    that its OpenAI client never sends (``_idempotency_header`` is ``None``); an empty key
-    is never sent either, by any client. The UUID cost a ``getrandom`` system call per
-    call, one more point where the model thread gave up the GIL.
-    """
-    return {"timeout": timeout, "security": {"bearer_auth": True}, "idempotency_key": ""}
+    """The options ``chat.completions.create`` sends: the key as a bearer token, ``timeout``."""
+    return {"timeout": timeout, "security": {"bearer_auth": True}}
 
 
 def _completion(content: bytes) -> ChatCompletion:
