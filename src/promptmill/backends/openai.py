@@ -152,8 +152,8 @@ class OpenAIBackend:
 
         The SDK's request pipeline (options models copied per call, headers merged and
         checked twice, URL joins, its authentication and response wrappers) cost about
-        0.3 ms per call, 12% of the server's CPU per generate_prompt at 16 clients
-        (bench/overhead A/B, 2.49 -> 2.18 ms, 5 alternating rounds); ``post(...,
+        0.35 ms per call, 14% of the server's CPU per generate_prompt at 16 clients
+        (A/B of the server, 2.63 -> 2.27 ms, 4 alternating rounds); ``post(...,
         cast_to=bytes)`` before it, and ``create`` before that, a further 0.5 ms.
         ``tests/backends`` checks that body and headers match ``create``'s.
         """
