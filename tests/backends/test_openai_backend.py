@@ -98,6 +98,22 @@ def test_the_request_on_the_wire_is_the_one_the_sdks_create_sends(
     assert sent_headers["authorization"] == "Bearer test-key"
 
 
+def test_organization_and_project_reach_the_wire_as_with_create(
+    fake_openai: FakeOpenAIServer, sleeps: RecordingSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK reads them from the environment; the backend sends what ``create`` sends."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-test")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-test")
+    backend_for(fake_openai, sleeps).chat(ask("a chef"))
+    sent_headers = fake_openai.request_headers[0]
+
+    _create_through_the_sdk(fake_openai, sleeps.way, fake_openai.requests[0])
+    created_headers = fake_openai.request_headers[1]
+
+    assert sent_headers["openai-organization"] == created_headers["openai-organization"]
+    assert sent_headers["openai-project"] == created_headers["openai-project"] == "proj-test"
+
+
 def _create_through_the_sdk(fake: FakeOpenAIServer, way: str, params: dict[str, Any]) -> None:
     """``chat.completions.create(**params)`` with the SDK client of the backend's ``way``."""
     options: dict[str, Any] = {"api_key": "test-key", "base_url": fake.base_url, "max_retries": 0}
