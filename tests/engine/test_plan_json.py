@@ -31,6 +31,23 @@ def test_a_reply_cut_off_inside_a_list_keeps_its_whole_items() -> None:
     }
 
 
+def test_a_raw_line_break_inside_a_string_is_read_as_one() -> None:
+    """What Qwen 1.5B wrote for a bulleted example (bench/quality, article-summary)."""
+    reply = '{"examples": [{"input": "A study.", "output": "- Study shows X\n- Y matters"}]}'
+    assert "\n" in reply  # a real line break inside the JSON string, not an escape
+    assert extract_json_object(reply) == {
+        "examples": [{"input": "A study.", "output": "- Study shows X\n- Y matters"}]
+    }
+
+
+def test_a_cut_off_reply_with_a_raw_line_break_is_closed_and_read() -> None:
+    reply = '{"role": "a summariser", "steps": ["read it", "list the\npoints", "chec'
+    assert extract_json_object(reply) == {
+        "role": "a summariser",
+        "steps": ["read it", "list the\npoints"],
+    }
+
+
 def test_a_reply_without_an_object_is_an_error() -> None:
     with pytest.raises(ValueError, match="no JSON object"):
         extract_json_object("I cannot help with that.")

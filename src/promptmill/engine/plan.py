@@ -183,7 +183,10 @@ def extract_json_object(text: str) -> dict[str, Any]:
     """The first JSON object in a model's reply, tolerating code fences and surrounding prose."""
     for candidate in _json_candidates(text):
         try:
-            value = json.loads(candidate)
+            # Not strict: a model writes a raw line break inside a string (a bulleted
+            # example output); Qwen 1.5B's plan for "summarise a news article in three
+            # bullet points" failed all three attempts on that alone (bench/quality).
+            value = json.loads(candidate, strict=False)
         except ValueError:
             continue
         if isinstance(value, dict):
@@ -241,7 +244,7 @@ def close_json_prefix(prefix: str) -> str:
     attempts = [*cuts, closed] if in_array_item else [closed, *cuts]
     for attempt in attempts:
         try:
-            json.loads(attempt)
+            json.loads(attempt, strict=False)
         except ValueError:
             continue
         return attempt
