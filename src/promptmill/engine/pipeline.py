@@ -56,6 +56,7 @@ from promptmill.engine.freeform import (
 )
 from promptmill.engine.headings import headings_for
 from promptmill.engine.language import ENGLISH, Language, detect_language
+from promptmill.engine.machinery import without_machinery
 from promptmill.engine.plan import (
     MAX_KEPT_CONSTRAINTS,
     PromptPlan,
@@ -249,10 +250,7 @@ class PromptEngine:
                 return _written_result(written, run)
         request = metaprompts.generate_plan_request(task.strip(), target_model, language)
         plan = yield from self._plan(run, request, task=task, language=language, fixed_inputs=None)
-        # Deterministic: a small planner rewrites a choice into a label or a rewrite even
-        # when told not to, and calls other tasks choices (see ``choice.py``); it also adds
-        # labels and counting rules a classification never gave (see ``answer_set.py``).
-        plan = keep_named_answers(settle_choice(plan, task), task)
+        plan = _settled(plan, task, task)
         return self._finish(
             run,
             plan,
@@ -322,7 +320,7 @@ class PromptEngine:
             fixed_inputs=variables,
             goals=_ImproveGoals(original, specifics, feedback),
         )
-        plan = keep_named_answers(settle_choice(plan, original), f"{original}\n{feedback or ''}")
+        plan = _settled(plan, original, f"{original}\n{feedback or ''}")
         return self._finish(
             run,
             plan,
@@ -598,6 +596,17 @@ class PromptEngine:
             )
         run.progress("done", "prompt ready")
         return PromptResult(messages=_messages(rendered), system=rendered.system, usage=run.usage)
+
+
+def _settled(plan: PromptPlan, task: str, source: str) -> PromptPlan:
+    """``plan`` with what a small planner gets wrong even when told, set right here.
+
+    It rewrites a choice into a label and calls other tasks choices (``choice.py``),
+    adds labels and counting rules a classification never gave (``answer_set.py``), and
+    plans a task as a program (``machinery.py``). ``source`` is everything the request
+    said (for improve, the original prompt and its feedback).
+    """
+    return without_machinery(keep_named_answers(settle_choice(plan, task), source), source)
 
 
 def _written_result(written: WrittenPrompt, run: _Run) -> PromptResult:
