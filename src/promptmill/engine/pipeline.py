@@ -39,6 +39,7 @@ from promptmill.engine.checks import (
     placeholders,
 )
 from promptmill.engine.choice import settle_choice, with_choice_examples
+from promptmill.engine.contradictions import without_contradictions
 from promptmill.engine.families import (
     CONVENTIONS,
     accepts_prefill,
@@ -602,11 +603,13 @@ def _settled(plan: PromptPlan, task: str, source: str) -> PromptPlan:
     """``plan`` with what a small planner gets wrong even when told, set right here.
 
     It rewrites a choice into a label and calls other tasks choices (``choice.py``),
-    adds labels and counting rules a classification never gave (``answer_set.py``), and
-    plans a task as a program (``machinery.py``). ``source`` is everything the request
-    said (for improve, the original prompt and its feedback).
+    adds labels and counting rules a classification never gave (``answer_set.py``),
+    plans a task as a program (``machinery.py``) and refuses what the task asks for
+    (``contradictions.py``). ``source`` is everything the request said (for improve, the
+    original prompt and its feedback).
     """
-    return without_machinery(keep_named_answers(settle_choice(plan, task), source), source)
+    plan = keep_named_answers(settle_choice(plan, task), source)
+    return without_contradictions(without_machinery(plan, source), source)
 
 
 def _written_result(written: WrittenPrompt, run: _Run) -> PromptResult:
