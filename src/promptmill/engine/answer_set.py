@@ -77,14 +77,12 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
     def foreign(line: str) -> bool:
         return (bool(answers) and _answers_outside(line, answers)) or _invents_count(line, numbers)
 
-    update: dict[str, object] = {
-        "steps": [s for s in plan.steps if not foreign(s)],
-        "constraints": [c for c in plan.constraints if not foreign(c)],
-        "edge_cases": [e for e in plan.edge_cases if not foreign(e)],
-    }
-    if answers:
-        update["examples"] = [e for e in plan.examples if folded(e.output) in answers]
-    return plan.model_copy(update=update)
+    plan = plan.without_lines(foreign)
+    if not answers:
+        return plan
+    return plan.model_copy(
+        update={"examples": [e for e in plan.examples if folded(e.output) in answers]}
+    )
 
 
 def _label_list(text: str) -> frozenset[str]:

@@ -56,12 +56,9 @@ def without_contradictions(plan: PromptPlan, task: str) -> PromptPlan:
                 return True
         return False
 
+    plan = plan.without_lines(refuses_unformatted, fields=("constraints", "edge_cases"))
     return plan.model_copy(
-        update={
-            "constraints": [c for c in plan.constraints if not refuses_unformatted(c)],
-            "edge_cases": [e for e in plan.edge_cases if not refuses_unformatted(e)],
-            "examples": [e for e in plan.examples if not _refuses_an_answer(e, plan.examples)],
-        }
+        update={"examples": [e for e in plan.examples if not _refuses_an_answer(e, plan.examples)]}
     )
 
 

@@ -40,14 +40,4 @@ _TOOLS = tuple(
 def without_machinery(plan: PromptPlan, source: str) -> PromptPlan:
     """``plan`` without steps, rules or edge cases that name a tool ``source`` never names."""
     foreign = [tool for tool in _TOOLS if not tool.search(source)]
-
-    def kept(lines: list[str]) -> list[str]:
-        return [line for line in lines if not any(tool.search(line) for tool in foreign)]
-
-    return plan.model_copy(
-        update={
-            "steps": kept(plan.steps),
-            "constraints": kept(plan.constraints),
-            "edge_cases": kept(plan.edge_cases),
-        }
-    )
+    return plan.without_lines(lambda line: any(tool.search(line) for tool in foreign))

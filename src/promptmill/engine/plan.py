@@ -12,7 +12,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -77,6 +77,22 @@ class PromptPlan(BaseModel):
     examples: list[PlanExample] = Field(default_factory=list)
     task_kind: str = ""
     think_first: bool = False
+
+    def without_lines(
+        self,
+        drop: Callable[[str], bool],
+        fields: tuple[str, ...] = ("steps", "constraints", "edge_cases"),
+    ) -> PromptPlan:
+        """A copy without the lines of ``fields`` that ``drop`` rejects.
+
+        The fix-ups after planning (``answer_set``, ``machinery``, ``contradictions``)
+        each remove instruction lines a small planner invented; this is their one way to.
+        """
+        return self.model_copy(
+            update={
+                name: [line for line in getattr(self, name) if not drop(line)] for name in fields
+            }
+        )
 
     def text_fields(self) -> list[str]:
         """All model-written prose, for topic and safety checks."""
