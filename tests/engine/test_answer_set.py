@@ -114,3 +114,31 @@ def test_generate_returns_no_label_outside_the_tasks_answers() -> None:
     prompt = PromptEngine(backend).generate(SENTIMENT_TASK).messages[0].text
     assert "neutral" not in prompt.replace("Tone: Neutral", "")
     assert "more than 5" not in prompt
+
+
+TICKET_TASK = (
+    "Summarize this support ticket in two sentences and say how angry the customer is "
+    "from 1 to 5: {{TICKET}}\nAlso extract the product name and make the output JSON"
+)
+
+
+def test_a_plan_of_another_kind_loses_a_closed_list_the_request_never_names() -> None:
+    # The ticket classifier exemplar's rule, copied into an improved summary (bench/improve).
+    copied = "Use only: billing, bug, account, feature_request, other."
+    kept = "Rate the anger from 1 to 5."
+    plan = parse_plan({**NEUTRAL_PLAN, "task_kind": "extract", "constraints": [copied, kept]})
+    assert keep_named_answers(plan, TICKET_TASK).constraints == [kept]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "Use only: Celsius or Fahrenheit.",  # the request names one of them
+        "Use only the ticket's own words.",  # not a list of answers
+        "Use only: metric units.",  # a single entry is a rule, not a closed set
+    ],
+)
+def test_a_list_the_request_draws_on_or_a_plain_rule_is_kept(rule: str) -> None:
+    task = "Write a weather report for a city in Celsius from the forecast data"
+    plan = parse_plan({**NEUTRAL_PLAN, "task_kind": "write", "constraints": [rule]})
+    assert keep_named_answers(plan, task).constraints == [rule]

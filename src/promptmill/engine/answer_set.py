@@ -10,6 +10,14 @@ engineer would never write a label or a counting rule the task did not give, so 
 a label outside the task's set, and every rule that decides by a count the task never
 stated. Only English wordings are recognised; a task in another language, or one whose
 labels are not spelled out, keeps its plan as written.
+
+A plan of any other kind has no label set to keep, but the planner still brings one in
+from its exemplars: asked to make a support-ticket summary answer in JSON, it kept "use
+only: billing, bug, account, feature_request, other", the ticket classifier exemplar's
+rule, though the summary has no category at all (bench/improve, ticket-json). A closed
+list ("use only: a, b or c") none of whose entries the request mentions is such a copy,
+and is dropped; a list the request draws on ("use only: Celsius or Fahrenheit" for a
+weather task that says Celsius) stays.
 """
 
 from __future__ import annotations
@@ -68,9 +76,12 @@ def named_answers(task: str) -> frozenset[str]:
 
 
 def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
-    """``plan`` for a ``classify`` task without labels or counting rules the task never gave."""
+    """``plan`` without labels or counting rules ``task`` never gave (see the module docstring).
+
+    ``task`` is everything the request said (for improve, the original and its feedback).
+    """
     if plan.task_kind != "classify":
-        return plan
+        return plan.without_lines(lambda line: _lists_unnamed_set(line, task))
     answers = named_answers(task)
     numbers = set(re.findall(r"\d+", task))
 
@@ -121,6 +132,22 @@ def _answers_outside(line: str, answers: frozenset[str]) -> bool:
         if labels and not labels & answers and not _mentions_any(rest, answers):
             return True
     return False
+
+
+def _lists_unnamed_set(line: str, source: str) -> bool:
+    """Whether ``line`` allows only a list of answers of which ``source`` names none."""
+    for match in _ANSWERING.finditer(line):
+        listed = match.group("only")
+        labels = _label_list(listed) if listed is not None else frozenset()
+        if labels and not any(_names(source, label) for label in labels):
+            return True
+    return False
+
+
+def _names(text: str, label: str) -> bool:
+    """Whether ``text`` holds ``label`` as a whole word or phrase, in any case."""
+    pattern = r"\s+".join(re.escape(word) for word in label.split())
+    return re.search(rf"(?<![\w-]){pattern}(?![\w-])", text.casefold()) is not None
 
 
 def _single_label(text: str) -> frozenset[str]:
