@@ -25,9 +25,11 @@ from promptmill.engine.fewshot import (
     ANSWER_LIKE_EXAMPLES,
     add_examples,
     answer_format,
+    choice_answer_form,
     choose_examples,
     render_examples,
 )
+from promptmill.engine.headings import ENGLISH_HEADINGS
 from promptmill.engine.optimize import PromptOptimizer, adapt_variables, split_cases
 from promptmill.engine.versions import PromptTemplate
 from promptmill.errors import APIError, InvalidRequestError
@@ -157,6 +159,34 @@ def test_labelled_outputs_get_a_candidate_naming_their_form() -> None:
     result = optimize(ScriptedBackend(responder=answer))
     assert result.label == "original, answer form named"
     assert result.prompt.messages[0].text.startswith(ORIGINAL.messages[0].text)
+
+
+def test_lettered_options_are_first_tried_as_one_sentence_then_the_letter() -> None:
+    # A model that picks the right option only when it may say which one fits first, as
+    # Qwen 1.5B does on BIG-bench (render._output_spec); the letter alone is a guess.
+    def answer(request: ChatRequest) -> str:
+        right = "(A)" if _truth(request) == "even" else "(B)"
+        if ENGLISH_HEADINGS.choose_answer in request.turns[0].text:
+            return f"The number fits the first option. {right}"
+        return "(A)"
+
+    cases = [
+        TestCase(vars={"NUMBER": f"#{n}"}, expected="(A)" if n % 2 == 0 else "(B)")
+        for n in range(12)
+    ]
+    result = optimize(
+        ScriptedBackend(responder=answer), cases=cases, graders=[{"type": "contains"}]
+    )
+    assert result.label == "original, option named after one sentence"
+    assert result.prompt.messages[0].text.endswith(ENGLISH_HEADINGS.choose_answer)
+    labels = [c.label for c in result.candidates]
+    assert labels.index(result.label) < labels.index("original, answer form named")
+
+
+def test_only_lettered_options_get_the_one_sentence_form() -> None:
+    assert choice_answer_form(["(A)", "(C)"]) == ENGLISH_HEADINGS.choose_answer
+    assert choice_answer_form(["(A)", "even"]) is None
+    assert choice_answer_form(["A", "B"]) is None
 
 
 def test_free_text_outputs_get_no_answer_form() -> None:

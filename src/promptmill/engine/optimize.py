@@ -52,6 +52,7 @@ from promptmill.engine.fewshot import (
     ANSWER_LIKE_EXAMPLES,
     add_examples,
     answer_format,
+    choice_answer_form,
     choose_examples,
     render_examples,
 )
@@ -441,7 +442,17 @@ class _Run:
         most = min(MAX_EXAMPLES, len(labelled) - 1)
         if most >= 1:
             yield few_shot(most, instructed=True)
-        named = answer_format([str(self.cases[i].expected) for i in labelled])
+        expected = [str(self.cases[i].expected) for i in labelled]
+        choice = choice_answer_form(expected)
+        if choice is not None:  # before the letter alone, which a small model guesses
+            yield _Proposal(
+                "original, option named after one sentence",
+                "direct",
+                0,
+                frozenset(),
+                lambda: with_instruction(original, choice),
+            )
+        named = answer_format(expected)
         if named is not None:
             yield _Proposal(
                 "original, answer form named",
