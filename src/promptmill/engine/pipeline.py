@@ -40,6 +40,7 @@ from promptmill.engine.checks import (
 )
 from promptmill.engine.choice import settle_choice, with_choice_examples
 from promptmill.engine.contradictions import without_contradictions
+from promptmill.engine.exemplar_copies import without_exemplar_copies
 from promptmill.engine.families import (
     CONVENTIONS,
     accepts_prefill,
@@ -604,12 +605,14 @@ def _settled(plan: PromptPlan, task: str, source: str) -> PromptPlan:
 
     It rewrites a choice into a label and calls other tasks choices (``choice.py``),
     adds labels and counting rules a classification never gave (``answer_set.py``),
-    plans a task as a program (``machinery.py``) and refuses what the task asks for
-    (``contradictions.py``). ``source`` is everything the request said (for improve, the
-    original prompt and its feedback).
+    plans a task as a program (``machinery.py``), refuses what the task asks for
+    (``contradictions.py``) and copies its exemplars (``exemplar_copies.py``).
+    ``source`` is everything the request said (for improve, the original prompt and its
+    feedback).
     """
     plan = keep_named_answers(settle_choice(plan, task), source)
-    return without_contradictions(without_machinery(plan, source), source)
+    plan = without_exemplar_copies(without_machinery(plan, source), source)
+    return without_contradictions(plan, source)
 
 
 def _written_result(written: WrittenPrompt, run: _Run) -> PromptResult:

@@ -14,7 +14,9 @@ on a loaded 2-core machine), and because a small model writes plans as long as t
 it is shown.
 
 Each exemplar is a plan in the schema of ``plan.plan_schema()``; a test checks that every
-one parses and validates.
+one parses and validates. ``EXEMPLAR_SUBJECTS`` names, for each, the words of its own
+subject (its labels, places, people): a plan for a request on another subject that uses
+them has copied the exemplar (``exemplar_copies.py``).
 """
 
 from __future__ import annotations
@@ -119,3 +121,17 @@ PLAN_EXEMPLARS: tuple[tuple[str, dict[str, Any]], ...] = (
         },
     ),
 )
+
+
+EXEMPLAR_SUBJECTS: tuple[frozenset[str], ...] = (
+    frozenset(
+        {"travel", "traveller", "travellers", "trip", "trips", "itinerary", "itineraries"}
+        | {"tour", "lisbon", "gulbenkian", "mobility", "destination", "bookings"}
+    ),
+    frozenset({"billing", "feature_request"}),
+    frozenset(
+        {"job", "jobs", "posting", "postings", "hr", "salary", "salaries", "employer"}
+        | {"berlin", "eur", "hires"}
+    ),
+)
+"""Per exemplar of ``PLAN_EXEMPLARS`` (same order), the words of its own subject, lower case."""
