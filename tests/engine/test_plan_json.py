@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptmill.engine.plan import extract_json_object
+from promptmill.engine.plan import cut_loop, extract_json_object, parse_plan
 
 
 def test_a_bare_object_is_read_as_it_is() -> None:
@@ -51,3 +51,30 @@ def test_a_cut_off_reply_with_a_raw_line_break_is_closed_and_read() -> None:
 def test_a_reply_without_an_object_is_an_error() -> None:
     with pytest.raises(ValueError, match="no JSON object"):
         extract_json_object("I cannot help with that.")
+
+
+# The seed task's example as Qwen 1.5B planned it (README's first request, stop 18).
+LOOPING_OUTPUT = "## Ingredients\n- Pasta\n- Chicken\n" + "- Garlic\n- Onion\n- Olive oil\n" * 6
+
+
+def test_an_example_output_that_loops_is_cut_where_the_loop_starts() -> None:
+    assert cut_loop(LOOPING_OUTPUT) == (
+        "## Ingredients\n- Pasta\n- Chicken\n- Garlic\n- Onion\n- Olive oil\n..."
+    )
+    plan = parse_plan(
+        {
+            "role": "chef",
+            "objective": "Plan a week of meals",
+            "inputs": [{"name": "CLIENT", "description": "The client's diet and servings"}],
+            "steps": ["Read the client's diet", "Plan the meals"],
+            "examples": [{"input": "Vegetarian, 2 servings", "output": LOOPING_OUTPUT}],
+        }
+    )
+    assert plan.examples[0].output.endswith("- Olive oil\n...")
+
+
+def test_an_output_with_a_few_repeated_lines_is_not_a_loop() -> None:
+    # Half the lines repeat ("Breakfast: oats" every day): a plan, not a loop.
+    week = "\n".join(f"## Day {day}\nBreakfast: oats\nLunch: soup" for day in range(4))
+    assert cut_loop(week) == week
+    assert cut_loop("short\nshort\nshort") == "short\nshort\nshort"

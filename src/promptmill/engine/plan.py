@@ -391,17 +391,46 @@ def clean_example_text(text: str) -> str:
     return text.strip()
 
 
+# An output of at least this many lines, fewer than half of them distinct, is a loop.
+_LOOP_MIN_LINES = 8
+
+
+def cut_loop(text: str) -> str:
+    """``text`` cut where a small model's loop starts, or as it is when it does not loop.
+
+    Qwen 1.5B's plan for the README's seed task ("a chef for a meal prep planning
+    service") came with an ideal output listing "- Garlic", "- Onion", "- Olive oil" over
+    and over until the token cap; a model shown that example loops in turn. Such an
+    output keeps its lines up to the first one it repeats, then "...", as the planner is
+    told to cut a long answer short. Outputs with a few repeated lines (a "Breakfast:"
+    under each day) are not loops and stay whole.
+    """
+    lines = text.splitlines()
+    content = [line.strip() for line in lines if line.strip()]
+    if len(content) < _LOOP_MIN_LINES or len(set(content)) * 2 >= len(content):
+        return text
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        key = line.strip()
+        if key and key in seen:
+            return "\n".join([*lines[:index], "..."])
+        seen.add(key)
+    return text
+
+
 def _clean_examples(examples: list[PlanExample]) -> list[PlanExample]:
     """The examples worth showing: complete, distinct, and not a copy of their own input.
 
     An example whose ideal output repeats its input shows no work done and teaches a small
     model to echo: Qwen 1.5B's plans for BIG-bench's hyperbaton and disambiguation_qa
-    both came with "The cat is sleeping on the couch." -> the same sentence.
+    both came with "The cat is sleeping on the couch." -> the same sentence. An output
+    that loops is cut where the loop starts (``cut_loop``).
     """
     cleaned = []
     for item in examples:
         example = PlanExample(
-            input=clean_example_text(item.input), output=clean_example_text(item.output)
+            input=clean_example_text(item.input),
+            output=cut_loop(clean_example_text(item.output)),
         )
         if (
             example.input
