@@ -53,6 +53,15 @@ def test_steps_and_rules_naming_a_programming_tool_the_task_never_names_are_drop
     assert plan.edge_cases == ["If the sentence has no date, answer none."]
 
 
+def test_a_data_library_the_task_never_names_is_dropped() -> None:
+    # Qwen 1.5B's rule for bench/quality's csv-insights task.
+    task = "Analyse a CSV of monthly sales data and report trends and anomalies."
+    rules = ["Use only pandas and matplotlib for data analysis.", "Report every anomaly."]
+    plan = parse_plan({**PROGRAM_PLAN, "constraints": rules})
+    assert without_machinery(plan, task).constraints == ["Report every anomaly."]
+    assert without_machinery(plan, f"{task} Show the pandas code.").constraints == rules
+
+
 def test_a_task_about_the_tool_keeps_every_line_about_it() -> None:
     task = "Explain what a regular expression matches, piece by piece"
     plan = parse_plan({**PROGRAM_PLAN, "steps": ["Split the regex into parts", "Explain each"]})

@@ -4,7 +4,8 @@ The embedded planner (Qwen2.5-Coder) often plans a task as a program. For "extra
 date in a sentence as YYYY-MM-DD" it wrote "find the date using regular expressions",
 "convert it with Python's datetime module" and "do not use any external libraries or
 APIs" (bench/downstream, dates); for an address normaliser, "find the street and city
-using regular expressions" (bench/quality). The prompt is read by a model that answers
+using regular expressions" (bench/quality), and a sales-report analyst "use only pandas
+and matplotlib" (bench/quality, csv-insights). The prompt is read by a model that answers
 in text and runs none of that: such a line means nothing to it, or makes it answer with
 code. So a step, rule or edge case naming a programming tool that the task (for
 improve, the original prompt and its feedback) never names is dropped; a task about
@@ -33,6 +34,7 @@ _TOOLS = tuple(
         r"\bmachine\s+learning\b",
         r"\bnatural\s+language\s+processing\b|\bnlp\b",
         r"\bsql\b",
+        r"\bpandas\b|\bnumpy\b|\bmatplotlib\b|\bexcel\s+formulas?\b",
     )
 )
 
