@@ -85,8 +85,9 @@ class PromptPlan(BaseModel):
     ) -> PromptPlan:
         """A copy without the lines of ``fields`` that ``drop`` rejects.
 
-        The fix-ups after planning (``answer_set``, ``machinery``, ``contradictions``)
-        each remove instruction lines a small planner invented; this is their one way to.
+        The fix-ups after planning (``answer_set``, ``machinery``, ``contradictions``,
+        ``exemplar_copies``) each remove instruction lines a small planner invented; this
+        is their one way to.
         """
         return self.model_copy(
             update={
