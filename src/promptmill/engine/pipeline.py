@@ -68,6 +68,7 @@ from promptmill.engine.plan import (
     parse_plan,
     plan_schema,
 )
+from promptmill.engine.questions import NO_QUESTION_INPUT, lacks_question_input, with_question_input
 from promptmill.engine.render import RenderedPrompt, render_prompt
 from promptmill.engine.specifics import (
     extract_specifics,
@@ -543,13 +544,13 @@ class PromptEngine:
                 # less than half the deadline left it would turn a usable prompt into an
                 # error, so soft problems are then left to ``_repair``.
                 soft = (
-                    _weak_spots(plan, language) + _owed(plan, goals, fixed_inputs)
+                    _weak_spots(plan, language) + _owed(plan, task, goals, fixed_inputs)
                     if attempt < PLAN_ATTEMPTS
                     and run.time_left() >= SOFT_REPAIR_TIME_SHARE * run.timeout
                     else []
                 )
                 if not problems and not soft:
-                    return _repair(plan, goals, fixed_inputs)
+                    return _repair(plan, task, goals, fixed_inputs)
                 problems = problems + soft
             if len(turns) == 1:
                 # Feed the problems back once; if the repaired plan fails too, start afresh,
@@ -694,11 +695,14 @@ def _weak_spots(plan: PromptPlan, language: Language) -> list[str]:
 
 
 def _owed(
-    plan: PromptPlan, goals: _ImproveGoals | None, fixed_inputs: list[str] | None
+    plan: PromptPlan, task: str, goals: _ImproveGoals | None, fixed_inputs: list[str] | None
 ) -> list[str]:
-    """Problems with what the plan owes the request: inputs only, the original, the feedback."""
+    """Problems with what the plan owes the request: the inputs it receives (the question
+    of a task that answers questions, never its own answer), the original, the feedback."""
     spots = []
     if fixed_inputs is None:
+        if lacks_question_input(plan.inputs, task):
+            spots.append(NO_QUESTION_INPUT)
         for item in output_like_inputs(plan):
             spots.append(
                 f"input {item.name} ({item.description!r}) is what the assistant produces, "
@@ -751,11 +755,12 @@ def _mostly_said(phrase: str, text: str) -> bool:
 
 
 def _repair(
-    plan: PromptPlan, goals: _ImproveGoals | None, fixed_inputs: list[str] | None
+    plan: PromptPlan, task: str, goals: _ImproveGoals | None, fixed_inputs: list[str] | None
 ) -> PromptPlan:
     """Deterministic repair of what the model left unrepaired, so nothing owed is lost.
 
-    Output-like inputs are dropped (while another input remains); a specific the plan
+    Output-like inputs are dropped (while another input remains) and a task that answers
+    questions gets a QUESTION input (``questions.py``); a specific the plan
     lost comes back as the original's own sentence among the constraints; unapplied
     feedback is added as a constraint in the user's own words, and an input wrongly
     described in the feedback's format gets a plain description.
@@ -764,7 +769,7 @@ def _repair(
     if fixed_inputs is None:
         flagged = output_like_inputs(plan)
         kept = [i for i in inputs if i not in flagged]
-        inputs = kept or inputs
+        inputs = with_question_input(kept or inputs, task)
     constraints = list(plan.constraints)
     if goals is not None:
         for specific in missing_specifics(goals.specifics, _instruction_text(plan)):

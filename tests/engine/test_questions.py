@@ -1,0 +1,112 @@
+"""A task that answers questions gets a prompt with the question as an input (issue 9:
+the embedded planner gave BIG-bench's "Answer questions about a table of penguins" only a
+TABLE input, and "Answer extremely simple questions about the colors of objects on a
+surface" SURFACE and OBJECT)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from promptmill.engine import PromptEngine
+from promptmill.engine.plan import PlanInput
+from promptmill.engine.questions import (
+    NO_QUESTION_INPUT,
+    asks_questions,
+    lacks_question_input,
+    with_question_input,
+)
+from promptmill.engine.types import PromptMessage
+from tests.fakes.scripted_backend import ScriptedBackend
+
+COLORS_TASK = "Answer extremely simple questions about the colors of objects on a surface"
+
+# What Qwen 1.5B planned for COLORS_TASK (bench/results/bigbench.json, stop 17).
+SURFACE_PLAN: dict[str, Any] = {
+    "task_kind": "extract",
+    "role": "color identifier",
+    "context": "A color identifier assistant uses you to identify the colors of objects.",
+    "objective": "Identify the color of a specific object on a surface.",
+    "inputs": [
+        {"name": "SURFACE", "description": "The surface where the object is located"},
+        {"name": "OBJECT", "description": "The object whose color needs to be identified"},
+    ],
+    "steps": ["Find the object", "Name its color", "Answer with the color"],
+    "constraints": ["Name one color only"],
+    "edge_cases": ["If the object is not on the surface, say so"],
+    "tone": "Neutral",
+    "output_format": "The color name only, in lower case.",
+    "output_fields": [],
+    "examples": [{"input": "A blue pen lies on the desk.", "output": "blue"}],
+}
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        COLORS_TASK,
+        "Answer questions about a table of penguins and their attributes",
+        "A helpdesk assistant for a SaaS product that answers questions from the docs.",
+        "A data agent that can call run_sql to answer business questions.",
+        "Answering the user's questions about our menu",
+    ],
+)
+def test_tasks_that_answer_questions_are_recognised(task: str) -> None:
+    assert asks_questions(task)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        "Write quiz questions about a chapter of a history book",
+        "A mock interviewer who asks questions and gives feedback on each answer",
+        "Classify the sentiment of a short product review",
+        "Answer the phone for a dental clinic and book appointments",
+    ],
+)
+def test_other_tasks_are_not(task: str) -> None:
+    assert not asks_questions(task)
+
+
+@pytest.mark.parametrize("name", ["QUESTION", "USER_QUESTION", "SEARCH_QUERY", "QUESTIONS"])
+def test_an_input_named_for_the_question_carries_it(name: str) -> None:
+    assert not lacks_question_input([PlanInput(name=name, description="x")], COLORS_TASK)
+
+
+def test_the_question_comes_first_and_the_material_stays() -> None:
+    inputs = [PlanInput(name=f"PART_{n}", description="x") for n in range(4)]
+    repaired = with_question_input(inputs, COLORS_TASK)
+    assert [i.name for i in repaired] == ["QUESTION", "PART_0", "PART_1", "PART_2"]
+    assert with_question_input(inputs, "Summarise a meeting transcript") == inputs
+
+
+def test_a_plan_without_the_question_is_told_so() -> None:
+    merged = {
+        **SURFACE_PLAN,
+        "inputs": [{"name": "QUESTION", "description": "The question, with the objects"}],
+    }
+    backend = ScriptedBackend([json.dumps(SURFACE_PLAN), json.dumps(merged)])
+    text = PromptEngine(backend).generate(COLORS_TASK).messages[0].text
+    assert NO_QUESTION_INPUT in backend.requests[1].turns[-1].text
+    assert "{{QUESTION}}" in text and "{{SURFACE}}" not in text
+
+
+def test_a_plan_still_without_it_at_the_end_gets_the_question_input() -> None:
+    backend = ScriptedBackend([json.dumps(SURFACE_PLAN)] * 3)
+    text = PromptEngine(backend).generate(COLORS_TASK).messages[0].text
+    assert text.index("{{QUESTION}}") < text.index("{{SURFACE}}") < text.index("{{OBJECT}}")
+
+
+def test_improve_keeps_the_original_prompts_variables() -> None:
+    plan = {
+        **SURFACE_PLAN,
+        "input_descriptions": [{"name": "SCENE", "description": "The objects on the desk"}],
+    }
+    del plan["inputs"]
+    backend = ScriptedBackend([json.dumps(plan)] * 3)
+    result = PromptEngine(backend).improve(
+        [PromptMessage.of("user", f"{COLORS_TASK}.\n\n{{{{SCENE}}}}")], feedback="be brief"
+    )
+    assert "{{QUESTION}}" not in result.messages[0].text
