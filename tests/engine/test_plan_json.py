@@ -73,6 +73,15 @@ def test_an_example_output_that_loops_is_cut_where_the_loop_starts() -> None:
     assert plan.examples[0].output.endswith("- Olive oil\n...")
 
 
+def test_an_output_that_repeats_a_block_of_lines_is_cut_where_the_copy_starts() -> None:
+    # bench/quality's long-onboarding, stop 19: a nine-item checklist, then most of it again.
+    items = [f"- [ ] Step {n}" for n in range(9)]
+    looping = "\n".join(["## Greeting", "Hello, John!", "## First-week checklist", *items, *items])
+    assert cut_loop(looping) == "\n".join(
+        ["## Greeting", "Hello, John!", "## First-week checklist", *items, "..."]
+    )
+
+
 def test_an_output_with_a_few_repeated_lines_is_not_a_loop() -> None:
     # Half the lines repeat ("Breakfast: oats" every day): a plan, not a loop.
     week = "\n".join(f"## Day {day}\nBreakfast: oats\nLunch: soup" for day in range(4))

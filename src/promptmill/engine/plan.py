@@ -394,6 +394,8 @@ def clean_example_text(text: str) -> str:
 
 # An output of at least this many lines, fewer than half of them distinct, is a loop.
 _LOOP_MIN_LINES = 8
+# So is one that repeats a block of this many lines in a row.
+_LOOP_BLOCK_LINES = 5
 
 
 def cut_loop(text: str) -> str:
@@ -401,13 +403,22 @@ def cut_loop(text: str) -> str:
 
     Qwen 1.5B's plan for the README's seed task ("a chef for a meal prep planning
     service") came with an ideal output listing "- Garlic", "- Onion", "- Olive oil" over
-    and over until the token cap; a model shown that example loops in turn. Such an
-    output keeps its lines up to the first one it repeats, then "...", as the planner is
-    told to cut a long answer short. Outputs with a few repeated lines (a "Breakfast:"
-    under each day) are not loops and stay whole.
+    and over until the token cap, and its plan for bench/quality's long-onboarding a
+    nine-item checklist written out twice and a half; a model shown such an example loops
+    in turn. Such an output keeps its lines up to where the repetition starts (the second
+    copy of a repeated block of five lines, else the first repeated line), then "...", as
+    the planner is told to cut a long answer short. Outputs with a few repeated lines (a
+    "Breakfast:" under each day) are not loops and stay whole.
     """
     lines = text.splitlines()
-    content = [line.strip() for line in lines if line.strip()]
+    numbered = [(index, line.strip()) for index, line in enumerate(lines) if line.strip()]
+    content = [line for _, line in numbered]
+    seen_blocks: set[tuple[str, ...]] = set()
+    for start in range(len(content) - _LOOP_BLOCK_LINES + 1):
+        block = tuple(content[start : start + _LOOP_BLOCK_LINES])
+        if block in seen_blocks:
+            return "\n".join([*lines[: numbered[start][0]], "..."])
+        seen_blocks.add(block)
     if len(content) < _LOOP_MIN_LINES or len(set(content)) * 2 >= len(content):
         return text
     seen: set[str] = set()
