@@ -68,7 +68,13 @@ from promptmill.engine.plan import (
     parse_plan,
     plan_schema,
 )
-from promptmill.engine.questions import NO_QUESTION_INPUT, lacks_question_input, with_question_input
+from promptmill.engine.received import (
+    NO_QUESTION_INPUT,
+    lacks_question_input,
+    missing_materials,
+    no_material_input,
+    with_received_inputs,
+)
 from promptmill.engine.render import RenderedPrompt, render_prompt
 from promptmill.engine.specifics import (
     extract_specifics,
@@ -697,12 +703,13 @@ def _weak_spots(plan: PromptPlan, language: Language) -> list[str]:
 def _owed(
     plan: PromptPlan, task: str, goals: _ImproveGoals | None, fixed_inputs: list[str] | None
 ) -> list[str]:
-    """Problems with what the plan owes the request: the inputs it receives (the question
-    of a task that answers questions, never its own answer), the original, the feedback."""
+    """Problems with what the plan owes the request: the inputs it receives (what the task
+    says it receives, never its own answer), the original, the feedback."""
     spots = []
     if fixed_inputs is None:
         if lacks_question_input(plan.inputs, task):
             spots.append(NO_QUESTION_INPUT)
+        spots.extend(no_material_input(m) for m in missing_materials(plan.inputs, task))
         for item in output_like_inputs(plan):
             spots.append(
                 f"input {item.name} ({item.description!r}) is what the assistant produces, "
@@ -759,8 +766,9 @@ def _repair(
 ) -> PromptPlan:
     """Deterministic repair of what the model left unrepaired, so nothing owed is lost.
 
-    Output-like inputs are dropped (while another input remains) and a task that answers
-    questions gets a QUESTION input (``questions.py``); a specific the plan
+    Output-like inputs are dropped (while another input remains), and what the task says
+    the assistant receives (its question, the material it works from) is added
+    (``received.py``); a specific the plan
     lost comes back as the original's own sentence among the constraints; unapplied
     feedback is added as a constraint in the user's own words, and an input wrongly
     described in the feedback's format gets a plain description.
@@ -769,7 +777,7 @@ def _repair(
     if fixed_inputs is None:
         flagged = output_like_inputs(plan)
         kept = [i for i in inputs if i not in flagged]
-        inputs = with_question_input(kept or inputs, task)
+        inputs = with_received_inputs(kept or inputs, task)
     constraints = list(plan.constraints)
     if goals is not None:
         for specific in missing_specifics(goals.specifics, _instruction_text(plan)):

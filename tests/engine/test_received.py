@@ -1,7 +1,9 @@
-"""A task that answers questions gets a prompt with the question as an input (issue 9:
-the embedded planner gave BIG-bench's "Answer questions about a table of penguins" only a
-TABLE input, and "Answer extremely simple questions about the colors of objects on a
-surface" SURFACE and OBJECT)."""
+"""A plan's inputs hold what the task says its assistant receives (issue 9): the question
+of a task that answers questions (the embedded planner gave BIG-bench's "Answer questions
+about a table of penguins" only a TABLE input, and "Answer extremely simple questions about
+the colors of objects on a surface" SURFACE and OBJECT), and the material it works from
+(bench/quality's saas-helpdesk had no input for "the product documentation" it answers
+from)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import pytest
 
 from promptmill.engine import PromptEngine
 from promptmill.engine.plan import PlanInput
-from promptmill.engine.questions import (
+from promptmill.engine.received import (
     NO_QUESTION_INPUT,
     asks_questions,
+    given_materials,
     lacks_question_input,
-    with_question_input,
+    missing_materials,
+    with_received_inputs,
 )
 from promptmill.engine.types import PromptMessage
 from tests.fakes.scripted_backend import ScriptedBackend
@@ -75,11 +79,11 @@ def test_an_input_named_for_the_question_carries_it(name: str) -> None:
     assert not lacks_question_input([PlanInput(name=name, description="x")], COLORS_TASK)
 
 
-def test_the_question_comes_first_and_the_material_stays() -> None:
+def test_the_question_comes_first_and_the_plans_inputs_stay() -> None:
     inputs = [PlanInput(name=f"PART_{n}", description="x") for n in range(4)]
-    repaired = with_question_input(inputs, COLORS_TASK)
-    assert [i.name for i in repaired] == ["QUESTION", "PART_0", "PART_1", "PART_2"]
-    assert with_question_input(inputs, "Summarise a meeting transcript") == inputs
+    repaired = with_received_inputs(inputs, COLORS_TASK)
+    assert [i.name for i in repaired] == ["QUESTION", "PART_0", "PART_1", "PART_2", "PART_3"]
+    assert with_received_inputs(inputs, "Summarise what was said") == inputs
 
 
 def test_a_plan_without_the_question_is_told_so() -> None:
@@ -110,3 +114,64 @@ def test_improve_keeps_the_original_prompts_variables() -> None:
         [PromptMessage.of("user", f"{COLORS_TASK}.\n\n{{{{SCENE}}}}")], feedback="be brief"
     )
     assert "{{QUESTION}}" not in result.messages[0].text
+
+
+HELPDESK_TASK = (
+    "A helpdesk assistant for a SaaS product that answers questions from the product "
+    "documentation and escalates billing disputes to a human."
+)
+
+
+@pytest.mark.parametrize(
+    ("task", "phrases"),
+    [
+        (HELPDESK_TASK, ["product documentation"]),
+        (
+            "answers policy questions only from the employee handbook excerpt we provide",
+            ["employee handbook excerpt"],
+        ),
+        ("Answer employee questions about the travel policy we provide", ["travel policy"]),
+        ("Answer using only the provided context.", ["context"]),
+        ("Recommend dishes from our menu", ["menu"]),
+        ("Answer from the knowledge base we provide", ["knowledge base"]),
+        ("From a meeting transcript, list the action items", ["meeting transcript"]),
+        ("Infer the meaning from the context of the sentence", []),
+        ("Extract the date from the text", []),
+        ("Classify the sentiment of a short product review", []),
+    ],
+)
+def test_the_material_a_task_gives_is_found(task: str, phrases: list[str]) -> None:
+    assert [m.phrase for m in given_materials(task)] == phrases
+
+
+@pytest.mark.parametrize(
+    "name", ["PRODUCT_DOCUMENTATION", "DOCS", "HELP_DOCUMENT", "CONTEXT", "SOURCE", "REFERENCE"]
+)
+def test_an_input_named_for_the_material_holds_it(name: str) -> None:
+    assert missing_materials([PlanInput(name=name, description="x")], HELPDESK_TASK) == []
+
+
+def test_a_knowledge_base_is_held_by_an_input_named_for_it() -> None:
+    task = "Answer from the knowledge base we provide"
+    assert missing_materials([PlanInput(name="KNOWLEDGE_BASE", description="x")], task) == []
+
+
+def test_an_input_named_for_something_else_does_not() -> None:
+    described = PlanInput(name="QUESTION", description="A question about the documentation")
+    [missing] = missing_materials([described], HELPDESK_TASK)
+    assert missing.input.name == "PRODUCT_DOCUMENTATION"
+
+
+def test_a_plan_without_the_material_is_told_so_and_given_it_at_the_end() -> None:
+    plan = {
+        **SURFACE_PLAN,
+        "objective": "Answer the user's question from the documentation.",
+        "inputs": [{"name": "QUESTION", "description": "The user's question"}],
+    }
+    backend = ScriptedBackend([json.dumps(plan)] * 3)
+    text = PromptEngine(backend).generate(HELPDESK_TASK).messages[0].text
+    told = backend.requests[1].turns[-1].text
+    assert "the product documentation, but no input holds it" in told
+    assert "PRODUCT_DOCUMENTATION" in told
+    assert text.index("{{QUESTION}}") < text.index("{{PRODUCT_DOCUMENTATION}}")
+    assert "The product documentation the assistant works from" in text
