@@ -82,8 +82,17 @@ def test_an_output_that_repeats_a_block_of_lines_is_cut_where_the_copy_starts() 
     )
 
 
+def test_an_output_that_repeats_a_sentence_is_cut_where_the_copy_starts() -> None:
+    # bench/quality's long-onboarding, stop 19: one sentence over and over in one line.
+    sentence = "I'll start with payroll dates, safety training and equipment requests."
+    looping = f"Good morning, John! {sentence} {sentence} {sentence} I'll start with"
+    assert cut_loop(looping) == f"Good morning, John! {sentence} ..."
+
+
 def test_an_output_with_a_few_repeated_lines_is_not_a_loop() -> None:
     # Half the lines repeat ("Breakfast: oats" every day): a plan, not a loop.
     week = "\n".join(f"## Day {day}\nBreakfast: oats\nLunch: soup" for day in range(4))
     assert cut_loop(week) == week
     assert cut_loop("short\nshort\nshort") == "short\nshort\nshort"
+    twice = "Next, fill in the form. Then you are done. Next, check the form."
+    assert cut_loop(twice) == twice

@@ -12,6 +12,7 @@ import functools
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -394,8 +395,12 @@ def clean_example_text(text: str) -> str:
 
 # An output of at least this many lines, fewer than half of them distinct, is a loop.
 _LOOP_MIN_LINES = 8
-# So is one that repeats a block of this many lines in a row.
+# So is one that repeats a block of this many lines in a row, or writes a sentence this
+# long this many times (twice may be a summary restated, or a poem's refrain).
 _LOOP_BLOCK_LINES = 5
+_LOOP_SENTENCE_WORDS = 6
+_LOOP_SENTENCE_COPIES = 3
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 
 
 def cut_loop(text: str) -> str:
@@ -404,11 +409,14 @@ def cut_loop(text: str) -> str:
     Qwen 1.5B's plan for the README's seed task ("a chef for a meal prep planning
     service") came with an ideal output listing "- Garlic", "- Onion", "- Olive oil" over
     and over until the token cap, and its plan for bench/quality's long-onboarding a
-    nine-item checklist written out twice and a half; a model shown such an example loops
-    in turn. Such an output keeps its lines up to where the repetition starts (the second
-    copy of a repeated block of five lines, else the first repeated line), then "...", as
-    the planner is told to cut a long answer short. Outputs with a few repeated lines (a
-    "Breakfast:" under each day) are not loops and stay whole.
+    nine-item checklist written out twice and a half, then the sentence "I'll start with
+    payroll dates, safety training, ..." four times in a row; a model shown such an
+    example loops in turn. Such an output keeps what comes before the repetition (the
+    second copy of a repeated block of five lines, else of a sentence of six words or
+    more written three times, else the first repeated line of an output mostly
+    repeated), then "...", as the planner is told to cut a long answer short. Outputs
+    with a few repeated short lines (a "Breakfast: oats" under each day) are not loops
+    and stay whole.
     """
     lines = text.splitlines()
     numbered = [(index, line.strip()) for index, line in enumerate(lines) if line.strip()]
@@ -419,6 +427,17 @@ def cut_loop(text: str) -> str:
         if block in seen_blocks:
             return "\n".join([*lines[: numbered[start][0]], "..."])
         seen_blocks.add(block)
+    sentences = [
+        (match.start(), " ".join(match.group().casefold().split()))
+        for match in _SENTENCE.finditer(text)
+    ]
+    counts = Counter(key for _, key in sentences if len(key.split()) >= _LOOP_SENTENCE_WORDS)
+    seen_sentences: set[str] = set()
+    for start, key in sentences:
+        if counts[key] >= _LOOP_SENTENCE_COPIES:
+            if key in seen_sentences:
+                return f"{text[:start].rstrip()} ..."
+            seen_sentences.add(key)
     if len(content) < _LOOP_MIN_LINES or len(set(content)) * 2 >= len(content):
         return text
     seen: set[str] = set()
