@@ -16,7 +16,9 @@ from promptmill.engine import PromptEngine
 from promptmill.engine.plan import PlanInput
 from promptmill.engine.received import (
     NO_QUESTION_INPUT,
+    NOT_A_CLASSIFICATION,
     asks_questions,
+    classifies_questions,
     given_materials,
     lacks_question_input,
     missing_materials,
@@ -175,3 +177,42 @@ def test_a_plan_without_the_material_is_told_so_and_given_it_at_the_end() -> Non
     assert "PRODUCT_DOCUMENTATION" in told
     assert text.index("{{QUESTION}}") < text.index("{{PRODUCT_DOCUMENTATION}}")
     assert "The product documentation the assistant works from" in text
+
+
+RETURNS_TASK = "Answer customer questions about our return policy"
+
+# What Qwen 1.5B planned for RETURNS_TASK (stop 19).
+LABEL_PLAN: dict[str, Any] = {
+    **SURFACE_PLAN,
+    "task_kind": "classify",
+    "objective": "Classify a customer question about our return policy into one category.",
+    "inputs": [{"name": "QUESTION", "description": "The customer's question"}],
+    "constraints": ["Use only: return_policy, refund, product_return, return_process, other"],
+    "output_format": "The category name only, in lower case.",
+    "examples": [{"input": "How do I return a product?", "output": "return_policy"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "task", "classifies"),
+    [
+        ("classify", RETURNS_TASK, True),
+        ("classify", COLORS_TASK, True),
+        ("converse", RETURNS_TASK, False),
+        ("classify", "Route customer questions to the right team", False),
+        ("classify", "Answer questions about a review: classify its sentiment", False),
+        ("classify", "Label the topic of each customer email", False),
+    ],
+)
+def test_a_classification_of_questions_to_answer_is_recognised(
+    kind: str, task: str, classifies: bool
+) -> None:
+    assert classifies_questions(kind, task) is classifies
+
+
+def test_a_plan_that_classifies_questions_is_told_and_loses_the_kind_and_labels() -> None:
+    backend = ScriptedBackend([json.dumps(LABEL_PLAN)] * 3)
+    text = PromptEngine(backend).generate(RETURNS_TASK).messages[0].text
+    assert NOT_A_CLASSIFICATION in backend.requests[1].turns[-1].text
+    assert "return_process" not in text  # the labels the task never named
+    assert "If the input lists options" not in text  # a classification's answer line

@@ -70,6 +70,8 @@ from promptmill.engine.plan import (
 )
 from promptmill.engine.received import (
     NO_QUESTION_INPUT,
+    NOT_A_CLASSIFICATION,
+    classifies_questions,
     lacks_question_input,
     missing_materials,
     no_material_input,
@@ -709,6 +711,8 @@ def _owed(
     if fixed_inputs is None:
         if lacks_question_input(plan.inputs, task):
             spots.append(NO_QUESTION_INPUT)
+        if classifies_questions(plan.task_kind, task):
+            spots.append(NOT_A_CLASSIFICATION)
         spots.extend(no_material_input(m) for m in missing_materials(plan.inputs, task))
         for item in output_like_inputs(plan):
             spots.append(
@@ -766,18 +770,20 @@ def _repair(
 ) -> PromptPlan:
     """Deterministic repair of what the model left unrepaired, so nothing owed is lost.
 
-    Output-like inputs are dropped (while another input remains), and what the task says
-    the assistant receives (its question, the material it works from) is added
-    (``received.py``); a specific the plan
-    lost comes back as the original's own sentence among the constraints; unapplied
-    feedback is added as a constraint in the user's own words, and an input wrongly
-    described in the feedback's format gets a plain description.
+    Output-like inputs are dropped (while another input remains), what the task says
+    the assistant receives (its question, the material it works from) is added, and a
+    plan that classifies questions it should answer loses that kind (``received.py``); a
+    specific the plan lost comes back as the original's own sentence among the
+    constraints; unapplied feedback is added as a constraint in the user's own words, and
+    an input wrongly described in the feedback's format gets a plain description.
     """
-    inputs = plan.inputs
+    inputs, task_kind = plan.inputs, plan.task_kind
     if fixed_inputs is None:
         flagged = output_like_inputs(plan)
         kept = [i for i in inputs if i not in flagged]
         inputs = with_received_inputs(kept or inputs, task)
+        if classifies_questions(task_kind, task):
+            task_kind = ""
     constraints = list(plan.constraints)
     if goals is not None:
         for specific in missing_specifics(goals.specifics, _instruction_text(plan)):
@@ -797,7 +803,11 @@ def _repair(
                 for i in inputs
             ]
     return plan.model_copy(
-        update={"inputs": inputs, "constraints": constraints[:MAX_KEPT_CONSTRAINTS]}
+        update={
+            "inputs": inputs,
+            "task_kind": task_kind,
+            "constraints": constraints[:MAX_KEPT_CONSTRAINTS],
+        }
     )
 
 

@@ -20,6 +20,14 @@ Such a plan is told (a soft problem, fed back while attempts remain) and, if an 
 still missing at the end, given it: the question first, the material after the plan's
 own inputs. Nothing is removed: the planner's other inputs may be real material, and
 which they are cannot be told from the words alone.
+
+A question is also answered, not classified. Shown a ticket classifier among its
+exemplars, the planner made "Answer customer questions about our return policy" a
+``classify`` plan ("Classify a customer question ... into exactly one category", "use
+only: return_policy, refund, product_return, return_process, other"), and BIG-bench's
+colored-objects and penguins tasks too. Unless the task asks for a category, such a plan
+is told, and at the end loses the kind (``answer_set`` then drops the labels the task
+never named).
 """
 
 from __future__ import annotations
@@ -34,6 +42,16 @@ from promptmill.engine.plan import PlanInput
 # "answering the user's questions": the verb, up to three words, then the noun.
 _ANSWERS_QUESTIONS = re.compile(
     r"\banswer(?:s|ing)?\s+(?:[\w'-]+\s+){0,3}?questions?\b", re.IGNORECASE
+)
+# A task that asks for a category or label (then a question task may be a classification).
+_ASKS_FOR_LABELS = re.compile(
+    r"\b(?:classif|categori[sz]|label|tag(?:s|ging)?\b|sort|rout|triag)", re.IGNORECASE
+)
+CLASSIFY_KIND = "classify"
+NOT_A_CLASSIFICATION = (
+    "the task asks to answer questions, not to put them in categories: set task_kind to "
+    "the kind of answering it needs, make the objective answering the question, and say "
+    "in output_format what the answer to a question contains"
 )
 # Name words of an input that carries the question.
 _QUESTION_WORDS = frozenset({"question", "questions", "query", "queries"})
@@ -90,6 +108,11 @@ def _stem(word: str) -> str:
 def asks_questions(task: str) -> bool:
     """Whether ``task`` is to answer questions."""
     return bool(_ANSWERS_QUESTIONS.search(task))
+
+
+def classifies_questions(task_kind: str, task: str) -> bool:
+    """Whether a plan of ``task_kind`` classifies the questions ``task`` asks it to answer."""
+    return task_kind == CLASSIFY_KIND and asks_questions(task) and not _ASKS_FOR_LABELS.search(task)
 
 
 def lacks_question_input(inputs: list[PlanInput], task: str) -> bool:
