@@ -142,3 +142,32 @@ def test_a_list_the_request_draws_on_or_a_plain_rule_is_kept(rule: str) -> None:
     task = "Write a weather report for a city in Celsius from the forecast data"
     plan = parse_plan({**NEUTRAL_PLAN, "task_kind": "write", "constraints": [rule]})
     assert keep_named_answers(plan, task).constraints == [rule]
+
+
+MEETING_TASK = "From a meeting transcript, list the action items with owner and due date."
+
+
+def test_a_plan_of_another_kind_loses_the_classifiers_catch_all() -> None:
+    # bench/quality's meeting-actions (stop 18): the ticket classifier exemplar's edge case.
+    copied = "If the transcript is empty or does not contain any action items, answer other."
+    kept = "If an item has no owner, write 'unassigned'."
+    plan = parse_plan({**NEUTRAL_PLAN, "task_kind": "extract", "edge_cases": [copied, kept]})
+    assert keep_named_answers(plan, MEETING_TASK).edge_cases == [kept]
+
+
+@pytest.mark.parametrize(
+    ("line", "task"),
+    [
+        ("Answer other questions politely.", MEETING_TASK),  # not the label
+        ("If nothing fits, answer other.", MEETING_TASK + " Put anything else under other."),
+    ],
+)
+def test_other_that_is_no_copied_catch_all_is_kept(line: str, task: str) -> None:
+    plan = parse_plan({**NEUTRAL_PLAN, "task_kind": "extract", "edge_cases": [line]})
+    assert keep_named_answers(plan, task).edge_cases == [line]
+
+
+def test_a_classification_keeps_its_catch_all() -> None:
+    line = "If the ticket is about nothing else, answer other."
+    plan = parse_plan({**NEUTRAL_PLAN, "edge_cases": [line]})
+    assert keep_named_answers(plan, "Classify support tickets by topic").edge_cases == [line]

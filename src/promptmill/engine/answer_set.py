@@ -17,7 +17,11 @@ only: billing, bug, account, feature_request, other", the ticket classifier exem
 rule, though the summary has no category at all (bench/improve, ticket-json). A closed
 list ("use only: a, b or c") none of whose entries the request mentions is such a copy,
 and is dropped; a list the request draws on ("use only: Celsius or Fahrenheit" for a
-weather task that says Celsius) stays.
+weather task that says Celsius) stays. So is the classifier's catch-all, "if the ticket
+is empty or not about the product, answer other": it turned up in plans for a meeting's
+action items, a language tutor and BIG-bench's colored objects ("If the learner's text
+is not English, answer other"), where "other" answers nothing. A line that answers with
+"other", in a plan of another kind whose request never says "other", is dropped.
 """
 
 from __future__ import annotations
@@ -56,6 +60,13 @@ _NOT_LABELS = frozenset(
     | {"their", "this", "that", "these", "those", "each", "every", "any", "all", "no", "none"}
     | {"of", "with"}
 )
+# A line that answers with the catch-all label and nothing after it: "answer other.",
+# "classify it as 'other'", never "answer other questions politely".
+_CATCH_ALL = re.compile(
+    r"\b(?:classify|categori[sz]e|label|mark|tag|answer|respond|reply|output|return|say)"
+    r"(?:\s+(?:it|them))?(?:\s+(?:as|with))?\s+[\"'“‘`]?other[\"'”’`]?\s*(?:[.;,!?]|$)",
+    re.IGNORECASE,
+)
 _THRESHOLD = re.compile(
     r"\b(?:more|fewer|less|greater)\s+than\s+(?P<a>\d+)|\bat\s+(?:least|most)\s+(?P<b>\d+)"
     r"|\b(?:over|under|above|below|exceeds?)\s+(?P<c>\d+)\b",
@@ -81,7 +92,9 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
     ``task`` is everything the request said (for improve, the original and its feedback).
     """
     if plan.task_kind != "classify":
-        return plan.without_lines(lambda line: _lists_unnamed_set(line, task))
+        return plan.without_lines(
+            lambda line: _lists_unnamed_set(line, task) or _answers_catch_all(line, task)
+        )
     answers = named_answers(task)
     numbers = set(re.findall(r"\d+", task))
 
@@ -142,6 +155,11 @@ def _lists_unnamed_set(line: str, source: str) -> bool:
         if labels and not any(_names(source, label) for label in labels):
             return True
     return False
+
+
+def _answers_catch_all(line: str, source: str) -> bool:
+    """Whether ``line`` answers "other", a classification's catch-all, unasked by ``source``."""
+    return bool(_CATCH_ALL.search(line)) and not _names(source, "other")
 
 
 def _names(text: str, label: str) -> bool:
