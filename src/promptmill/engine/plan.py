@@ -40,7 +40,8 @@ MAX_KEPT_CONSTRAINTS = 12
 # worked examples instead. ``choose`` is a choice among candidates the input itself gives
 # (which of two sentences is sarcastic): its answer names one of them (see ``choice.py``).
 CHOICE_KIND = "choose"
-TASK_KINDS = ("classify", CHOICE_KIND, "extract", "transform", "write", "converse", "reason")
+CLASSIFY_KIND = "classify"
+TASK_KINDS = (CLASSIFY_KIND, CHOICE_KIND, "extract", "transform", "write", "converse", "reason")
 REASONING_KINDS = frozenset({"reason"})
 
 

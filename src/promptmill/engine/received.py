@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 
 from promptmill.engine.checks import to_variable_name
-from promptmill.engine.plan import PlanInput
+from promptmill.engine.plan import CLASSIFY_KIND, PlanInput
 
 # "answer questions", "answers customer questions", "answer extremely simple questions",
 # "answering the user's questions": the verb, up to three words, then the noun.
@@ -45,9 +45,9 @@ _ANSWERS_QUESTIONS = re.compile(
 )
 # A task that asks for a category or label (then a question task may be a classification).
 _ASKS_FOR_LABELS = re.compile(
-    r"\b(?:classif|categori[sz]|label|tag(?:s|ging)?\b|sort|rout|triag)", re.IGNORECASE
+    r"\b(?:classif|categori[sz]|label|tag(?:s|ging)?\b|sort|rout(?:e|es|ed|ing)\b|triag)",
+    re.IGNORECASE,
 )
-CLASSIFY_KIND = "classify"
 NOT_A_CLASSIFICATION = (
     "the task asks to answer questions, not to put them in categories: set task_kind to "
     "the kind of answering it needs, make the objective answering the question, and say "
