@@ -81,6 +81,11 @@ def test_an_input_named_for_the_question_carries_it(name: str) -> None:
     assert not lacks_question_input([PlanInput(name=name, description="x")], COLORS_TASK)
 
 
+def test_an_sql_query_is_not_the_question() -> None:
+    task = "A data agent that can call run_sql to answer business questions."
+    assert lacks_question_input([PlanInput(name="SQL_QUERY", description="x")], task)
+
+
 def test_the_question_comes_first_and_the_plans_inputs_stay() -> None:
     inputs = [PlanInput(name=f"PART_{n}", description="x") for n in range(4)]
     repaired = with_received_inputs(inputs, COLORS_TASK)

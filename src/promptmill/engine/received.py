@@ -53,8 +53,11 @@ NOT_A_CLASSIFICATION = (
     "the kind of answering it needs, make the objective answering the question, and say "
     "in output_format what the answer to a question contains"
 )
-# Name words of an input that carries the question.
+# Name words of an input that carries the question, and of one that is code, not a
+# question (bench/quality's sql-agent, which answers business questions, had only the
+# input SQL_QUERY: the query it should write).
 _QUESTION_WORDS = frozenset({"question", "questions", "query", "queries"})
+_CODE_WORDS = frozenset({"sql", "code", "regex", "script"})
 
 QUESTION_INPUT = PlanInput(
     name="QUESTION", description="The question to answer, as asked, with everything it gives"
@@ -118,7 +121,10 @@ def classifies_questions(task_kind: str, task: str) -> bool:
 def lacks_question_input(inputs: list[PlanInput], task: str) -> bool:
     """Whether a plan with ``inputs`` answers the questions ``task`` asks for with no
     input to ask them."""
-    return asks_questions(task) and not any(_name_words(item) & _QUESTION_WORDS for item in inputs)
+    return asks_questions(task) and not any(
+        _name_words(item) & _QUESTION_WORDS and not _name_words(item) & _CODE_WORDS
+        for item in inputs
+    )
 
 
 @dataclass(frozen=True)
