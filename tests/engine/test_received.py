@@ -140,6 +140,8 @@ HELPDESK_TASK = (
         ("Answer employee questions about the travel policy we provide", ["travel policy"]),
         ("Answer using only the provided context.", ["context"]),
         ("Recommend dishes from our menu", ["menu"]),
+        ("Answer customer questions about our return policy", ["return policy"]),
+        ("Answer questions about our products", []),
         ("Answer from the knowledge base we provide", ["knowledge base"]),
         ("From a meeting transcript, list the action items", ["meeting transcript"]),
         ("Infer the meaning from the context of the sentence", []),

@@ -11,10 +11,10 @@ wording, as ``choice.py``'s):
   None of those prompts has a place for the question.
 - **The material it works from**, named by the task: "answers questions from the
   product documentation", "only from the employee handbook excerpt we provide", "the
-  travel expense policy we provide". bench/quality's saas-helpdesk and long-onboarding
-  prompts had no input for the documentation or the handbook excerpt, yet told the
-  assistant to answer only from it: a user has nowhere to put it, and the assistant
-  answers from what it guesses.
+  travel expense policy we provide", "questions about our return policy".
+  bench/quality's saas-helpdesk and long-onboarding prompts had no input for the
+  documentation or the handbook excerpt, yet told the assistant to answer only from
+  it: a user has nowhere to put it, and the assistant answers from what it guesses.
 
 Such a plan is told (a soft problem, fed back while attempts remain) and, if an input is
 still missing at the end, given it: the question first, the material after the plan's
@@ -78,8 +78,10 @@ _MATERIAL_WORD = re.compile(rf"^(?:{_MATERIAL})$", re.IGNORECASE)
 _PHRASE = rf"((?:[a-z][\w-]*\s+){{0,3}}(?:{_MATERIAL}))"
 _NOT_FOLLOWED_BY_OF = r"(?!\s+(?:of|on|about)\b)"  # "from the context of the sentence"
 # "from the product documentation", "only from our FAQ", "the handbook excerpt we
-# provide", "the provided context".
+# provide", "the provided context", "questions about our return policy" (the assistant
+# cannot know a policy of "ours" unless it is given).
 _GIVEN_MATERIAL = (
+    re.compile(rf"\b(?:our|my)\s+{_PHRASE}\b{_NOT_FOLLOWED_BY_OF}", re.IGNORECASE),
     re.compile(
         rf"\bfrom\s+(?:the|our|your|their|its|this|an?)\s+{_PHRASE}\b{_NOT_FOLLOWED_BY_OF}",
         re.IGNORECASE,
