@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from promptmill.engine.plan import PromptPlan, folded
+from promptmill.engine.plan import CLASSIFY_KIND, PromptPlan, folded
 
 # Where a task spells out its answers: "as positive or negative", "with the single word
 # positive or negative", "one of: billing, bug or other", "labels spam, ham".
@@ -60,13 +60,6 @@ _NOT_LABELS = frozenset(
     | {"their", "this", "that", "these", "those", "each", "every", "any", "all", "no", "none"}
     | {"of", "with"}
 )
-# A line that answers with the catch-all label and nothing after it: "answer other.",
-# "classify it as 'other'", never "answer other questions politely".
-_CATCH_ALL = re.compile(
-    r"\b(?:classify|categori[sz]e|label|mark|tag|answer|respond|reply|output|return|say)"
-    r"(?:\s+(?:it|them))?(?:\s+(?:as|with))?\s+[\"'“‘`]?other[\"'”’`]?\s*(?:[.;,!?]|$)",
-    re.IGNORECASE,
-)
 _THRESHOLD = re.compile(
     r"\b(?:more|fewer|less|greater)\s+than\s+(?P<a>\d+)|\bat\s+(?:least|most)\s+(?P<b>\d+)"
     r"|\b(?:over|under|above|below|exceeds?)\s+(?P<c>\d+)\b",
@@ -91,7 +84,7 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
 
     ``task`` is everything the request said (for improve, the original and its feedback).
     """
-    if plan.task_kind != "classify":
+    if plan.task_kind != CLASSIFY_KIND:
         return plan.without_lines(
             lambda line: _lists_unnamed_set(line, task) or _answers_catch_all(line, task)
         )
@@ -158,8 +151,18 @@ def _lists_unnamed_set(line: str, source: str) -> bool:
 
 
 def _answers_catch_all(line: str, source: str) -> bool:
-    """Whether ``line`` answers "other", a classification's catch-all, unasked by ``source``."""
-    return bool(_CATCH_ALL.search(line)) and not _names(source, "other")
+    """Whether ``line`` answers "other", a classification's catch-all, unasked by ``source``.
+
+    Only "other" alone is that label ("answer other.", "classify it as 'other'"), never
+    "answer other questions politely".
+    """
+    if _names(source, "other"):
+        return False
+    return any(
+        match.group("rest") is not None
+        and _single_label(_LIST_END.sub("", match.group("rest").strip())) == {"other"}
+        for match in _ANSWERING.finditer(line)
+    )
 
 
 def _names(text: str, label: str) -> bool:
