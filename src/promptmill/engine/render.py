@@ -27,6 +27,7 @@ from promptmill.engine.families import Family, separates_system
 from promptmill.engine.headings import ENGLISH_HEADINGS, Headings
 from promptmill.engine.plan import (
     CHOICE_KIND,
+    CLASSIFY_KIND,
     REASONING_KINDS,
     OutputField,
     PlanExample,
@@ -37,14 +38,14 @@ from promptmill.engine.plan import (
 _ENDINGS = ".!?:。！？：…"
 # Task kinds whose answer is short and checkable: told to answer directly, never to explain
 # first (the examples show the form instead).
-_DIRECT_KINDS = frozenset({"classify", CHOICE_KIND, "extract", "transform"})
+_DIRECT_KINDS = frozenset({CLASSIFY_KIND, CHOICE_KIND, "extract", "transform"})
 # Decisions whose input may itself be a question with lettered options: told to answer with
 # the option as the input names it, since a label of the plan's own invention names none.
 # Not rewrites (``transform``): a translator told so would answer the quiz it was given to
 # translate. A rewrite task posed as a quiz (BIG-bench's hyperbaton, "order adjectives
 # correctly", given "which sentence is right: (A) ... (B) ...") did not need it: Qwen 1.5B
 # scored 6/10 there with the line and without it, as the bare task did (bench/README.md).
-_OPTION_KINDS = frozenset({"classify", "reason"})
+_OPTION_KINDS = frozenset({CLASSIFY_KIND, "reason"})
 # Small open-weight targets get a concise prompt: long prompts dilute a small model's
 # attention and eat its context window.
 _CONCISE_EXAMPLES = 1
