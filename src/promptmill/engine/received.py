@@ -123,10 +123,7 @@ def classifies_questions(task_kind: str, task: str) -> bool:
 def lacks_question_input(inputs: list[PlanInput], task: str) -> bool:
     """Whether a plan with ``inputs`` answers the questions ``task`` asks for with no
     input to ask them."""
-    return asks_questions(task) and not any(
-        _name_words(item) & _QUESTION_WORDS and not _name_words(item) & _CODE_WORDS
-        for item in inputs
-    )
+    return asks_questions(task) and not any(_holds_question(item) for item in inputs)
 
 
 @dataclass(frozen=True)
@@ -191,6 +188,11 @@ def with_received_inputs(inputs: list[PlanInput], task: str) -> list[PlanInput]:
     question = [QUESTION_INPUT] if lacks_question_input(inputs, task) else []
     materials = [m.input for m in missing_materials(inputs, task)]
     return [*question, *inputs, *materials]
+
+
+def _holds_question(item: PlanInput) -> bool:
+    words = _name_words(item)
+    return bool(words & _QUESTION_WORDS) and not words & _CODE_WORDS
 
 
 def _name_words(item: PlanInput) -> set[str]:
