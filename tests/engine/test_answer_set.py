@@ -155,6 +155,42 @@ def test_a_plan_of_another_kind_loses_the_classifiers_catch_all() -> None:
     assert keep_named_answers(plan, MEETING_TASK).edge_cases == [kept]
 
 
+def test_a_catch_all_selected_is_dropped_too() -> None:
+    # BIG-bench's colored objects (stop 19): a question about colours, no "other" anywhere.
+    copied = "If yes, select that color; otherwise, select other."
+    kept = "Name the colour the question asks about."
+    plan = parse_plan({**NEUTRAL_PLAN, "task_kind": "", "steps": [copied, kept]})
+    task = "Answer extremely simple questions about the colors of objects on a surface"
+    assert keep_named_answers(plan, task).steps == [kept]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Answer only: positive, negative or neutral.",  # a list, not the label "only"
+        "Select neutral if the review is mixed.",
+        "Pick the label neutral when unsure.",
+    ],
+)
+def test_a_label_outside_the_set_is_found_whatever_the_verb(line: str) -> None:
+    plan = parse_plan({**NEUTRAL_PLAN, "constraints": [line]})
+    assert keep_named_answers(plan, SENTIMENT_TASK).constraints == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Output the answer.",  # "answer" is the noun after "the", not a label
+        "Return the label in lower case.",
+        "SELECT sentiment FROM reviews",  # SQL, not an answer
+        "Answer only: positive or negative.",
+    ],
+)
+def test_a_line_with_no_foreign_label_is_kept(line: str) -> None:
+    plan = parse_plan({**NEUTRAL_PLAN, "constraints": [line]})
+    assert keep_named_answers(plan, SENTIMENT_TASK).constraints == [line]
+
+
 @pytest.mark.parametrize(
     ("line", "task"),
     [

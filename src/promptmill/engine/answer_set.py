@@ -20,8 +20,9 @@ and is dropped; a list the request draws on ("use only: Celsius or Fahrenheit" f
 weather task that says Celsius) stays. So is the classifier's catch-all, "if the ticket
 is empty or not about the product, answer other": it turned up in plans for a meeting's
 action items, a language tutor and BIG-bench's colored objects ("If the learner's text
-is not English, answer other"), where "other" answers nothing. A line that answers with
-"other", in a plan of another kind whose request never says "other", is dropped.
+is not English, answer other"; "otherwise, select other"), where "other" answers nothing.
+A line that answers with "other", in a plan of another kind whose request never says
+"other", is dropped.
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ _NAMING = re.compile(
     re.IGNORECASE,
 )
 # Where a plan line answers with a label: "classify as neutral", "answer neutral", "label
-# it mixed", "use only: positive, negative or neutral", "output unknown".
+# it mixed", "use only: positive, negative or neutral", "output unknown", "select other".
+# "answer only: a or b" is read by the second branch, never as the label "only"; the
+# word after "the" is a noun, never the label ("output the answer", "tag the message spam");
+# SQL's upper-case SELECT is no answer.
 _ANSWERING = re.compile(
-    r"\b(?:classify|categori[sz]e|label|mark|tag|answer|respond|reply|output|return|say)"
-    r"(?:\s+(?:it|them|this|these|that|the|each|every|a|an)(?:\s+\w+)?)?\s+(?:as|with)?\s*:?\s*"
+    r"\b(?:classify|categori[sz]e|label|mark|tag|answer|respond|reply|output|return|say"
+    r"|(?-i:[Ss]elect|[Pp]ick))(?!\s+only\b)"
+    r"(?:\s+(?:it|them)|\s+(?:this|these|that|the|each|every|a|an)\s+\w+)?\s+(?:as|with)?\s*:?\s*"
     r"(?P<rest>[^.;:!?()\n]+)"
-    r"|\b(?:use|answer|choose)\s+only\s*:?\s*(?P<only>[^.;!?()\n]+)",
+    r"|\b(?:use|answer|choose|select|pick)\s+only\s*:?\s*(?P<only>[^.;!?()\n]+)",
     re.IGNORECASE,
 )
 # The end of a list of labels: a word that starts what follows it.
