@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from promptmill.engine import PromptEngine
-from promptmill.engine.plan import PlanInput
+from promptmill.engine.plan import PlanInput, parse_plan
 from promptmill.engine.received import (
     NO_QUESTION_INPUT,
     NOT_A_CLASSIFICATION,
+    answering_objective,
     asks_questions,
     classifies_questions,
     given_materials,
@@ -200,21 +201,62 @@ LABEL_PLAN: dict[str, Any] = {
 }
 
 
+ANSWERING = "Answer the customer's question."
+SORTING = "Classify a color from the given description as one of the predefined colors."
+
+
 @pytest.mark.parametrize(
-    ("kind", "task", "classifies"),
+    ("kind", "objective", "task", "classifies"),
     [
-        ("classify", RETURNS_TASK, True),
-        ("classify", COLORS_TASK, True),
-        ("converse", RETURNS_TASK, False),
-        ("classify", "Route customer questions to the right team", False),
-        ("classify", "Answer questions about a review: classify its sentiment", False),
-        ("classify", "Label the topic of each customer email", False),
+        ("classify", ANSWERING, RETURNS_TASK, True),
+        ("classify", ANSWERING, COLORS_TASK, True),
+        ("", SORTING, COLORS_TASK, True),  # a classifying objective, whatever the kind
+        ("converse", ANSWERING, RETURNS_TASK, False),
+        ("classify", SORTING, "Route customer questions to the right team", False),
+        ("classify", SORTING, "Answer questions about a review: classify its sentiment", False),
+        ("classify", SORTING, "Label the topic of each customer email", False),
     ],
 )
 def test_a_classification_of_questions_to_answer_is_recognised(
-    kind: str, task: str, classifies: bool
+    kind: str, objective: str, task: str, classifies: bool
 ) -> None:
-    assert classifies_questions(kind, task) is classifies
+    plan = parse_plan({**LABEL_PLAN, "task_kind": kind, "objective": objective})
+    assert classifies_questions(plan, task) is classifies
+
+
+@pytest.mark.parametrize(
+    ("task", "objective"),
+    [
+        (COLORS_TASK, COLORS_TASK + "."),
+        (
+            "A helpdesk assistant for a SaaS product that answers questions from the product "
+            "documentation and escalates billing issues to a human.",
+            "Answer questions from the product documentation.",
+        ),
+        (
+            "A data agent that can call run_sql to answer business questions, and must "
+            "never modify data.",
+            "Answer business questions.",
+        ),
+        (
+            "Answer questions about a table of penguins and their attributes.",
+            "Answer questions about a table of penguins and their attributes.",
+        ),
+        ("Write a limerick about a cat", ""),
+    ],
+)
+def test_the_answering_objective_is_the_tasks_own_clause(task: str, objective: str) -> None:
+    assert answering_objective(task) == objective
+
+
+def test_a_plan_that_classifies_questions_gets_the_tasks_objective() -> None:
+    # Colored objects' plan at stop 19: the kind was repaired, the objective was not.
+    sorting = {**LABEL_PLAN, "task_kind": "", "objective": SORTING + " (red, orange, yellow)"}
+    backend = ScriptedBackend([json.dumps(sorting)] * 3)
+    text = PromptEngine(backend).generate(COLORS_TASK).messages[0].text
+    assert NOT_A_CLASSIFICATION in backend.requests[1].turns[-1].text
+    assert COLORS_TASK + "." in text
+    assert "Classify" not in text and "indigo" not in text
 
 
 def test_a_plan_that_classifies_questions_is_told_and_loses_the_kind_and_labels() -> None:

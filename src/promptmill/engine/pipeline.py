@@ -71,6 +71,7 @@ from promptmill.engine.plan import (
 from promptmill.engine.received import (
     NO_QUESTION_INPUT,
     NOT_A_CLASSIFICATION,
+    answering_objective,
     classifies_questions,
     lacks_question_input,
     missing_materials,
@@ -711,7 +712,7 @@ def _owed(
     if fixed_inputs is None:
         if lacks_question_input(plan.inputs, task):
             spots.append(NO_QUESTION_INPUT)
-        if classifies_questions(plan.task_kind, task):
+        if classifies_questions(plan, task):
             spots.append(NOT_A_CLASSIFICATION)
         spots.extend(no_material_input(m) for m in missing_materials(plan.inputs, task))
         for item in output_like_inputs(plan):
@@ -772,18 +773,19 @@ def _repair(
 
     Output-like inputs are dropped (while another input remains), what the task says
     the assistant receives (its question, the material it works from) is added, and a
-    plan that classifies questions it should answer loses that kind (``received.py``); a
+    plan that classifies questions it should answer loses that kind and objective
+    (``received.py``); a
     specific the plan lost comes back as the original's own sentence among the
     constraints; unapplied feedback is added as a constraint in the user's own words, and
     an input wrongly described in the feedback's format gets a plain description.
     """
-    inputs, task_kind = plan.inputs, plan.task_kind
+    inputs, task_kind, objective = plan.inputs, plan.task_kind, plan.objective
     if fixed_inputs is None:
         flagged = output_like_inputs(plan)
         kept = [i for i in inputs if i not in flagged]
         inputs = with_received_inputs(kept or inputs, task)
-        if classifies_questions(task_kind, task):
-            task_kind = ""
+        if classifies_questions(plan, task):
+            task_kind, objective = "", answering_objective(task) or objective
     constraints = list(plan.constraints)
     if goals is not None:
         for specific in missing_specifics(goals.specifics, _instruction_text(plan)):
@@ -806,6 +808,7 @@ def _repair(
         update={
             "inputs": inputs,
             "task_kind": task_kind,
+            "objective": objective,
             "constraints": constraints[:MAX_KEPT_CONSTRAINTS],
         }
     )

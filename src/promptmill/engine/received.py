@@ -27,7 +27,12 @@ exemplars, the planner made "Answer customer questions about our return policy" 
 only: return_policy, refund, product_return, return_process, other"), and BIG-bench's
 colored-objects and penguins tasks too. Unless the task asks for a category, such a plan
 is told, and at the end loses the kind (``answer_set`` then drops the labels the task
-never named).
+never named) and its objective, which becomes the task's own words for what it answers.
+An objective that classifies counts as a classification whatever the kind: colored
+objects' plan kept "Classify a color ... as one of the predefined colors (red, orange,
+yellow, green, blue, indigo, violet)" after losing the kind, and the answering model said
+"red" to questions whose answer was mauve or pink (50% of ten items; the same prompt
+with the task's own objective 70%, as the bare task).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import re
 from dataclasses import dataclass
 
 from promptmill.engine.checks import to_variable_name
-from promptmill.engine.plan import CLASSIFY_KIND, PlanInput
+from promptmill.engine.plan import CLASSIFY_KIND, PlanInput, PromptPlan
 
 # "answer questions", "answers customer questions", "answer extremely simple questions",
 # "answering the user's questions": the verb, up to three words, then the noun.
@@ -48,6 +53,14 @@ _ASKS_FOR_LABELS = re.compile(
     r"\b(?:classif|categori[sz]|label|tag(?:s|ging)?\b|sort|rout(?:e|es|ed|ing)\b|triag)",
     re.IGNORECASE,
 )
+# An objective that sorts rather than answers: "Classify a customer question into ...".
+_CLASSIFYING_OBJECTIVE = re.compile(r"^\W*(?:classif|categori[sz])", re.IGNORECASE)
+# Where the task's clause about answering ends: "answers questions from the docs, and
+# escalates ..." is "answers questions from the docs". An assistant "that answers ...
+# and escalates" goes on with another verb; "answer questions about penguins and their
+# attributes" does not.
+_CLAUSE_END = re.compile(r"[.;:!?\n]|,\s", re.IGNORECASE)
+_NEXT_VERB = re.compile(r"\s+(?:and|but|while|then|or)\s+(?=[a-z]+s\b)", re.IGNORECASE)
 NOT_A_CLASSIFICATION = (
     "the task asks to answer questions, not to put them in categories: set task_kind to "
     "the kind of answering it needs, make the objective answering the question, and say "
@@ -115,9 +128,23 @@ def asks_questions(task: str) -> bool:
     return bool(_ANSWERS_QUESTIONS.search(task))
 
 
-def classifies_questions(task_kind: str, task: str) -> bool:
-    """Whether a plan of ``task_kind`` classifies the questions ``task`` asks it to answer."""
-    return task_kind == CLASSIFY_KIND and asks_questions(task) and not _ASKS_FOR_LABELS.search(task)
+def classifies_questions(plan: PromptPlan, task: str) -> bool:
+    """Whether ``plan`` classifies the questions ``task`` asks it to answer."""
+    classifies = plan.task_kind == CLASSIFY_KIND or _CLASSIFYING_OBJECTIVE.match(plan.objective)
+    return bool(classifies) and asks_questions(task) and not _ASKS_FOR_LABELS.search(task)
+
+
+def answering_objective(task: str) -> str:
+    """The task's own clause about answering, as an objective: "A helpdesk assistant that
+    answers questions from the product documentation and escalates ..." gives "Answer
+    questions from the product documentation."; "" when the task has none."""
+    match = _ANSWERS_QUESTIONS.search(task)
+    if match is None:
+        return ""
+    clause = _CLAUSE_END.split(task[match.start() :], maxsplit=1)[0]
+    if match.group(0).lower().startswith("answers"):
+        clause = _NEXT_VERB.split(clause, maxsplit=1)[0]
+    return " ".join(["Answer", *clause.split()[1:]]) + "."
 
 
 def lacks_question_input(inputs: list[PlanInput], task: str) -> bool:
