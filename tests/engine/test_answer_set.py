@@ -164,6 +164,28 @@ def test_a_catch_all_selected_is_dropped_too() -> None:
     assert keep_named_answers(plan, task).steps == [kept]
 
 
+def test_a_predefined_set_the_request_never_gives_is_dropped() -> None:
+    # Colored objects' plan (stop 19): the assistant has no list of "predefined colors".
+    lines = ["Check if the location matches a predefined color.", "Name the colour asked."]
+    task = "Answer extremely simple questions about the colors of objects on a surface"
+    for kind in ("", "classify"):
+        plan = parse_plan({**NEUTRAL_PLAN, "task_kind": kind, "steps": lines})
+        assert keep_named_answers(plan, task).steps == lines[1:]
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        "Map each word to one of our predefined intents.",  # the request says it
+        SENTIMENT_TASK,  # it names its answers: those are the predefined ones
+    ],
+)
+def test_a_predefined_set_the_request_gives_is_kept(task: str) -> None:
+    line = "Use only the predefined labels."
+    plan = parse_plan({**NEUTRAL_PLAN, "constraints": [line]})
+    assert keep_named_answers(plan, task).constraints == [line]
+
+
 @pytest.mark.parametrize(
     "line",
     [

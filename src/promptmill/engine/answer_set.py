@@ -23,6 +23,12 @@ action items, a language tutor and BIG-bench's colored objects ("If the learner'
 is not English, answer other"; "otherwise, select other"), where "other" answers nothing.
 A line that answers with "other", in a plan of another kind whose request never says
 "other", is dropped.
+
+Nor does a prompt engineer refer to a "predefined" set the request never gives. Colored
+objects' plan said "Check if the location matches a predefined color" and "Only select
+one of the predefined colors", and a spam filter's "Use a predefined list of spam
+keywords": the assistant has no such list, and guesses one. Such a line is dropped in a
+plan of any kind, unless the request says "predefined" or names its answers itself.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ _NOT_LABELS = frozenset(
     | {"their", "this", "that", "these", "those", "each", "every", "any", "all", "no", "none"}
     | {"of", "with"}
 )
+_PREDEFINED = re.compile(r"\bpre-?defined\b", re.IGNORECASE)
 _THRESHOLD = re.compile(
     r"\b(?:more|fewer|less|greater)\s+than\s+(?P<a>\d+)|\bat\s+(?:least|most)\s+(?P<b>\d+)"
     r"|\b(?:over|under|above|below|exceeds?)\s+(?P<c>\d+)\b",
@@ -89,15 +96,26 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
 
     ``task`` is everything the request said (for improve, the original and its feedback).
     """
+    answers = named_answers(task)
+    ungiven = not answers and not _PREDEFINED.search(task)
+
+    def predefined(line: str) -> bool:
+        return ungiven and bool(_PREDEFINED.search(line))
+
     if plan.task_kind != CLASSIFY_KIND:
         return plan.without_lines(
-            lambda line: _lists_unnamed_set(line, task) or _answers_catch_all(line, task)
+            lambda line: (
+                _lists_unnamed_set(line, task) or _answers_catch_all(line, task) or predefined(line)
+            )
         )
-    answers = named_answers(task)
     numbers = set(re.findall(r"\d+", task))
 
     def foreign(line: str) -> bool:
-        return (bool(answers) and _answers_outside(line, answers)) or _invents_count(line, numbers)
+        return (
+            (bool(answers) and _answers_outside(line, answers))
+            or _invents_count(line, numbers)
+            or predefined(line)
+        )
 
     plan = plan.without_lines(foreign)
     if not answers:
