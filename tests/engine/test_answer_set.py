@@ -164,6 +164,20 @@ def test_a_catch_all_selected_is_dropped_too() -> None:
     assert keep_named_answers(plan, task).steps == [kept]
 
 
+def test_labels_after_a_first_cue_that_names_none_are_read() -> None:
+    # bench/quality's spam-filter: "Label" names nothing, its "as" names the labels.
+    assert named_answers("Label SMS messages as spam or ham.") == {"spam", "ham"}
+
+
+def test_a_predefined_list_that_is_no_answer_set_is_dropped_though_answers_are_named() -> None:
+    # bench/quality's spam-filter plan: no list of spam keywords is ever given.
+    line = "Use a predefined list of spam keywords and patterns."
+    plan = parse_plan({**NEUTRAL_PLAN, "steps": [line, "Read the message."]})
+    assert keep_named_answers(plan, "Label SMS messages as spam or ham.").steps == [
+        "Read the message."
+    ]
+
+
 def test_a_predefined_set_the_request_never_gives_is_dropped() -> None:
     # Colored objects' plan (stop 19): the assistant has no list of "predefined colors".
     lines = ["Check if the location matches a predefined color.", "Name the colour asked."]

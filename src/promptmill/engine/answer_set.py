@@ -28,7 +28,8 @@ Nor does a prompt engineer refer to a "predefined" set the request never gives. 
 objects' plan said "Check if the location matches a predefined color" and "Only select
 one of the predefined colors", and a spam filter's "Use a predefined list of spam
 keywords": the assistant has no such list, and guesses one. Such a line is dropped in a
-plan of any kind, unless the request says "predefined" or names its answers itself.
+plan of any kind, unless the request says "predefined", or names its answers and the
+line means them ("use only the predefined labels").
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ import re
 from promptmill.engine.plan import CLASSIFY_KIND, PromptPlan, folded
 
 # Where a task spells out its answers: "as positive or negative", "with the single word
-# positive or negative", "one of: billing, bug or other", "labels spam, ham".
+# positive or negative", "one of: billing, bug or other", "labels spam, ham". The list is
+# read ahead, so each cue is tried: in "Label SMS messages as spam or ham" the "as".
 _NAMING = re.compile(
     r"(?:(?<!such\s)(?<!well\s)\bas|\b(?:single|one)\s+(?:word|label|category)|\blabels?"
-    r"|\bcategories|\bclasses|\bone\s+of|\beither)\s*:?\s+(?P<rest>[^.;:!?()\n]+)",
+    r"|\bcategories|\bclasses|\bone\s+of|\beither)(?=\s*:?\s+(?P<rest>[^.;:!?()\n]+))",
     re.IGNORECASE,
 )
 # Where a plan line answers with a label: "classify as neutral", "answer neutral", "label
@@ -72,6 +74,10 @@ _NOT_LABELS = frozenset(
     | {"of", "with"}
 )
 _PREDEFINED = re.compile(r"\bpre-?defined\b", re.IGNORECASE)
+# "the predefined labels" of a task that names its labels are those labels.
+_PREDEFINED_ANSWERS = re.compile(
+    r"\bpre-?defined\s+(?:labels?|categor(?:y|ies)|class(?:es)?|answers?|options?)\b", re.IGNORECASE
+)
 _THRESHOLD = re.compile(
     r"\b(?:more|fewer|less|greater)\s+than\s+(?P<a>\d+)|\bat\s+(?:least|most)\s+(?P<b>\d+)"
     r"|\b(?:over|under|above|below|exceeds?)\s+(?P<c>\d+)\b",
@@ -97,10 +103,12 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
     ``task`` is everything the request said (for improve, the original and its feedback).
     """
     answers = named_answers(task)
-    ungiven = not answers and not _PREDEFINED.search(task)
+    said = bool(_PREDEFINED.search(task))
 
     def predefined(line: str) -> bool:
-        return ungiven and bool(_PREDEFINED.search(line))
+        if said or not _PREDEFINED.search(line):
+            return False
+        return not (answers and _PREDEFINED_ANSWERS.search(line))
 
     if plan.task_kind != CLASSIFY_KIND:
         return plan.without_lines(
