@@ -19,14 +19,17 @@ VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_\-]*)(\s[^<>]*)?(/?)>")
 _WORD = re.compile(r"[^\W\d_]{3,}")
+_ASCII_LOWER_WORD = re.compile(r"[a-z]{3,}")
+"""``_WORD`` for lower-cased ASCII text: the same matches, at half the cost."""
 _CHATTER = re.compile(
     r"^\s*(?:here(?:'s| is| are)\b|sure\b|certainly\b|of course\b|absolutely\b|great\b|okay\b|"
     r"i hope\b|i've\b|i have (?:created|written)|below is\b|as an ai\b|let me know\b|"
     r"feel free\b|this prompt\b)",
     re.IGNORECASE,
 )
+_INJECTION_VERBS = ("ignore", "disregard", "forget")
 _INJECTION = re.compile(
-    r"\b(?:ignore|disregard|forget)\b[^.\n]{0,40}\b(?:previous|prior|above|earlier|all)\b"
+    rf"\b(?:{'|'.join(_INJECTION_VERBS)})\b[^.\n]{{0,40}}\b(?:previous|prior|above|earlier|all)\b"
     r"[^.\n]{0,20}\b(?:instructions?|prompts?|rules?)\b",
     re.IGNORECASE,
 )
@@ -175,6 +178,12 @@ def is_chatter(sentence: str) -> bool:
 
 
 def mentions_injection(text: str) -> bool:
+    # Most texts are ASCII and name none of the verbs: three substring scans rule them out
+    # at a tenth of the pattern's cost (which folds case for all of Unicode, hence ASCII only).
+    if text.isascii():
+        lowered = text.lower()
+        if not any(verb in lowered for verb in _INJECTION_VERBS):
+            return False
     return bool(_INJECTION.search(text))
 
 
@@ -196,10 +205,15 @@ def content_words(text: str) -> set[str]:
     Japanese and Korean text gives its pairs of adjacent characters.
     """
     lowered = text.lower()
-    pairs = {run[i : i + 2] for run in _DENSE_SCRIPT.findall(lowered) for i in range(len(run) - 1)}
-    spaced = _HIRAGANA.sub(" ", _DENSE_SCRIPT.sub(" ", lowered))
+    if lowered.isascii():  # O(1), and most texts: no dense script to look for
+        pairs: set[str] = set()
+        spaced, word = lowered, _ASCII_LOWER_WORD
+    else:
+        dense = _DENSE_SCRIPT.findall(lowered)
+        pairs = {run[i : i + 2] for run in dense for i in range(len(run) - 1)}
+        spaced, word = _HIRAGANA.sub(" ", _DENSE_SCRIPT.sub(" ", lowered)), _WORD
     # finditer, not findall: a list of every word of a long prompt costs ten times its size.
-    words = (match.group() for match in _WORD.finditer(spaced))
+    words = (match.group() for match in word.finditer(spaced))
     stems = {w[:5] for w in words if w not in _STOPWORDS and w not in _OTHER_STOPWORDS}
     return stems | pairs
 

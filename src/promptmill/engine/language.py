@@ -121,13 +121,20 @@ _LETTER_HINTS: dict[str, re.Pattern[str]] = {
 }
 _LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W\d_]+")
+_ASCII_LOWER_WORD = re.compile(r"[a-z]+")
+"""``_WORD`` for lower-cased ASCII text, where it matches the same runs at half the cost.
+
+Most tasks and plans are ASCII; every script pattern and letter hint above is
+non-ASCII, so such a text is scored by its words alone.
+"""
 
 
 def detect_language(text: str) -> Language:
     """The language ``text`` is most likely written in; ``ENGLISH`` when unsure."""
     if not _LETTER.search(text):
         return ENGLISH
-    if _ANY_SCRIPT.search(text):
+    ascii_only = text.isascii()  # O(1): no script or letter hint to look for
+    if not ascii_only and _ANY_SCRIPT.search(text):
         letters = len(_LETTER.findall(text))
         for pattern, code in _SCRIPTS:
             # A clear share, so an English task quoting one foreign word stays English.
@@ -137,10 +144,11 @@ def detect_language(text: str) -> Language:
                 return _BY_CODE[code]
     lowered = text.lower()
     scores = dict.fromkeys(_FUNCTION_WORDS, 0)
-    for word in _WORD.findall(lowered):
+    for word in (_ASCII_LOWER_WORD if ascii_only else _WORD).findall(lowered):
         for code in _LANGUAGES_OF_WORD.get(word, ()):
             scores[code] += 1
-    for code, pattern in _LETTER_HINTS.items():
-        scores[code] += 2 * len(pattern.findall(lowered))
+    if not ascii_only:
+        for code, pattern in _LETTER_HINTS.items():
+            scores[code] += 2 * len(pattern.findall(lowered))
     best = max(scores, key=lambda code: (scores[code], code == "en"))
     return _BY_CODE[best] if scores[best] > scores["en"] else ENGLISH
