@@ -14,6 +14,7 @@ regular expressions or SQL keeps every line about them.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from promptmill.engine.plan import PromptPlan
@@ -41,5 +42,17 @@ _TOOLS = tuple(
 
 def without_machinery(plan: PromptPlan, source: str) -> PromptPlan:
     """``plan`` without steps, rules or edge cases that name a tool ``source`` never names."""
-    foreign = [tool for tool in _TOOLS if not tool.search(source)]
-    return plan.without_lines(lambda line: any(tool.search(line) for tool in foreign))
+    foreign = _any_tool_of(tuple(i for i, tool in enumerate(_TOOLS) if not tool.search(source)))
+    if foreign is None:
+        return plan.without_lines(lambda line: False)
+    return plan.without_lines(lambda line: foreign.search(line) is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def _any_tool_of(indexes: tuple[int, ...]) -> re.Pattern[str] | None:
+    """One pattern for the tools at ``indexes`` (``None`` for none): a line is read once,
+    not once per tool. Few sets of tools occur (most tasks name none), so each is compiled
+    once."""
+    if not indexes:
+        return None
+    return re.compile("|".join(f"(?:{_TOOLS[i].pattern})" for i in indexes), re.IGNORECASE)
