@@ -195,6 +195,8 @@ _OTHER_STOPWORDS = FUNCTION_WORDS | words_of(
     "для что как это или при без его она они оно все был была было быть так уже "
     "чтобы если каждый который которая которые"
 )
+_NOT_CONTENT = _STOPWORDS | _OTHER_STOPWORDS
+"""Every word ``content_words`` leaves out, in one set: one lookup per word, not two."""
 
 
 def content_words(text: str) -> set[str]:
@@ -213,8 +215,8 @@ def content_words(text: str) -> set[str]:
         pairs = {run[i : i + 2] for run in dense for i in range(len(run) - 1)}
         spaced, word = _HIRAGANA.sub(" ", _DENSE_SCRIPT.sub(" ", lowered)), _WORD
     # finditer, not findall: a list of every word of a long prompt costs ten times its size.
-    words = (match.group() for match in word.finditer(spaced))
-    stems = {w[:5] for w in words if w not in _STOPWORDS and w not in _OTHER_STOPWORDS}
+    words = map(re.Match.group, word.finditer(spaced))
+    stems = {w[:5] for w in words if w not in _NOT_CONTENT}
     return stems | pairs
 
 
