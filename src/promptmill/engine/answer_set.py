@@ -102,13 +102,13 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
 
     ``task`` is everything the request said (for improve, the original and its feedback).
     """
-    answers = named_answers(task)
     said = bool(_PREDEFINED.search(task))
 
     def predefined(line: str) -> bool:
         if said or not _PREDEFINED.search(line):
             return False
-        return not (answers and _PREDEFINED_ANSWERS.search(line))
+        # The task's answers are read only for a line about predefined answers (rare).
+        return not (_PREDEFINED_ANSWERS.search(line) and named_answers(task))
 
     if plan.task_kind != CLASSIFY_KIND:
         return plan.without_lines(
@@ -116,6 +116,7 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
                 _lists_unnamed_set(line, task) or _answers_catch_all(line, task) or predefined(line)
             )
         )
+    answers = named_answers(task)
     numbers = set(re.findall(r"\d+", task))
 
     def foreign(line: str) -> bool:
