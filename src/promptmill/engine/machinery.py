@@ -44,7 +44,7 @@ def without_machinery(plan: PromptPlan, source: str) -> PromptPlan:
     """``plan`` without steps, rules or edge cases that name a tool ``source`` never names."""
     foreign = _any_tool_of(tuple(i for i, tool in enumerate(_TOOLS) if not tool.search(source)))
     if foreign is None:
-        return plan.without_lines(lambda line: False)
+        return plan
     return plan.without_lines(lambda line: foreign.search(line) is not None)
 
 
