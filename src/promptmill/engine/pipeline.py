@@ -774,10 +774,10 @@ def _repair(
     Output-like inputs are dropped (while another input remains), what the task says
     the assistant receives (its question, the material it works from) is added, and a
     plan that classifies questions it should answer loses that kind and objective
-    (``received.py``); a
-    specific the plan lost comes back as the original's own sentence among the
-    constraints; unapplied feedback is added as a constraint in the user's own words, and
-    an input wrongly described in the feedback's format gets a plain description.
+    (``received.py``); a specific the plan lost comes back as the original's own sentence
+    among the constraints; unapplied feedback is added as a constraint in the user's own
+    words, and an input wrongly described in the feedback's format gets a plain
+    description.
     """
     inputs, task_kind, objective = plan.inputs, plan.task_kind, plan.objective
     if fixed_inputs is None:

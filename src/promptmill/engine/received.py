@@ -59,7 +59,7 @@ _CLASSIFYING_OBJECTIVE = re.compile(r"^\W*(?:classif|categori[sz])", re.IGNORECA
 # escalates ..." is "answers questions from the docs". An assistant "that answers ...
 # and escalates" goes on with another verb; "answer questions about penguins and their
 # attributes" does not.
-_CLAUSE_END = re.compile(r"[.;:!?\n]|,\s", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[.;:!?\n]|,\s")
 _NEXT_VERB = re.compile(r"\s+(?:and|but|while|then|or)\s+(?=[a-z]+s\b)", re.IGNORECASE)
 NOT_A_CLASSIFICATION = (
     "the task asks to answer questions, not to put them in categories: set task_kind to "
@@ -211,7 +211,11 @@ def no_material_input(material: Material) -> str:
 
 def with_received_inputs(inputs: list[PlanInput], task: str) -> list[PlanInput]:
     """``inputs`` with what ``task`` says the assistant receives and they lack: the
-    question first, the materials last."""
+    question first, the materials last.
+
+    The result may hold more than ``plan.MAX_INPUTS``, which bounds what the planner
+    writes, not what is owed: cut there, a material added last would be lost again
+    (bench/quality's long-onboarding has six inputs)."""
     question = [QUESTION_INPUT] if lacks_question_input(inputs, task) else []
     materials = [m.input for m in missing_materials(inputs, task)]
     return [*question, *inputs, *materials]
