@@ -1450,7 +1450,10 @@ def _print_optimize_response(response: dict[str, Any], latency: float) -> None:
         gain = candidate.get("gain")
         table.add_row(
             ("* " if chosen else "  ") + candidate["label"],
-            score(candidate.get("train")) if not candidate.get("error") else "failed",
+            "failed"
+            if candidate.get("error")
+            else score(candidate.get("train"))
+            + (", stopped" if candidate.get("stopped_early") else ""),
             score(candidate.get("original_train")),
             "-" if gain is None else f"{gain:+.3f}",
             str(candidate["proposal_calls"] + candidate["evaluation_calls"]),

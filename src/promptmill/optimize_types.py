@@ -68,6 +68,11 @@ class OptimizeCandidate(BaseModel):
     proposal_calls: int = Field(ge=0, description="Model calls spent writing the candidate.")
     evaluation_calls: int = Field(ge=0, description="Model calls spent evaluating it.")
     error: str | None = Field(default=None, description="Why the candidate could not be made.")
+    stopped_early: bool = Field(
+        default=False,
+        description="Its evaluation stopped once winning every case left could not make it "
+        "the best: `train` covers the cases scored by then.",
+    )
 
 
 class OptimizeSplit(BaseModel):

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from promptmill.backends.base import ChatRequest
 from promptmill.engine import metaprompts
 from promptmill.engine.cases import TestCase
+from promptmill.engine.evaluation import Evaluator, Variant
 from promptmill.engine.fewshot import (
     ANSWER_LIKE_EXAMPLES,
     add_examples,
@@ -92,7 +93,8 @@ def optimize(backend: ScriptedBackend, **options: Any) -> Any:
     options.setdefault("budget", 200)
     cases = options.pop("cases", parity_cases())
     graders = options.pop("graders", EXACT)
-    return PromptOptimizer(backend, concurrency=2).optimize(cases, graders, **options)
+    concurrency = options.pop("concurrency", 2)
+    return PromptOptimizer(backend, concurrency=concurrency).optimize(cases, graders, **options)
 
 
 # --- what is returned -------------------------------------------------------------------
@@ -336,6 +338,70 @@ def test_the_budget_is_spent_exactly_when_it_fits_whole_candidates() -> None:
         "few-shot (3 examples), answer like them",
     ]
     assert "no room" in result.stopped
+
+
+def test_a_candidate_that_can_no_longer_win_stops_and_leaves_its_calls_to_the_next() -> None:
+    # Examples make the model answer "odd" to everything: against an original that
+    # passes the even cases, the few-shot candidates lose the cases they are scored on
+    # first (the even ones) and stop after 5 of 9; the calls left over reach the
+    # reasoning candidate, which wins. Scored in full, the candidates before it would
+    # take 52 of the 60 calls, leaving too few for its 12 cases.
+    def answer(request: ChatRequest) -> str:
+        if request.json_schema is not None:
+            return json.dumps(IMPROVE_PLAN)
+        text = request.turns[0].text
+        if metaprompts.REASONING_INSTRUCTION in text:
+            return _truth(request)
+        return "odd" if "<examples>" in text else "even"
+
+    backend = ScriptedBackend(responder=answer)
+    result = optimize(backend, budget=60, held_out_fraction=0.0, concurrency=1)
+    by_label = {c.label: c for c in result.candidates}
+    few_shot = by_label["few-shot (3 examples), answer like them"]
+    assert few_shot.stopped_early
+    assert few_shot.train is not None and few_shot.original_train is not None
+    assert few_shot.train.cases < len(result.split.train) - 3
+    assert few_shot.evaluation_calls == few_shot.train.cases
+    assert few_shot.gain == pytest.approx(few_shot.train.score - few_shot.original_train.score)
+    assert result.label == "original with reasoning" and result.train.score == 1.0
+    assert not by_label["original with reasoning"].stopped_early
+    assert len(backend.requests) == result.calls <= 60
+    assert "2 more could not have beaten the best" in result.stopped
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    answers=st.lists(st.sampled_from(["even", "odd"]), min_size=64, max_size=64),
+    seed=st.integers(0, 100),
+)
+def test_a_stopped_candidate_could_not_have_won(answers: list[str], seed: int) -> None:
+    # Each candidate stopped early, scored afresh on every case it would have been
+    # scored on, nets less than the winner: the stop never changes the result.
+    def arbitrary(request: ChatRequest) -> str:
+        if request.json_schema is not None:
+            return json.dumps(IMPROVE_PLAN)
+        return answers[(hash(request.turns[0].text) + _number(request)) % len(answers)]
+
+    cases = parity_cases()
+    backend = ScriptedBackend(responder=arbitrary)
+    result = optimize(backend, cases=cases, seed=seed, concurrency=1)
+    winner = next(c for c in result.candidates if c.label == result.label)
+    best_net = (winner.gain or 0.0) * (winner.train.cases if winner.train else 0)
+
+    def passed(template: PromptTemplate, indices: list[int]) -> int:
+        report = Evaluator(backend).run(
+            [Variant(label="x", template=template)], [cases[i] for i in indices], EXACT
+        )
+        return sum(1 for r in report.results if r.passed)
+
+    for candidate in result.candidates:
+        if not candidate.stopped_early:
+            continue
+        assert candidate.prompt is not None and candidate.train is not None
+        indices = [i for i in result.split.train if i not in candidate.exposed_cases]
+        assert candidate.train.cases < len(indices)
+        full_net = passed(candidate.prompt, indices) - passed(result.original, indices)
+        assert full_net < best_net
 
 
 @settings(max_examples=25, deadline=None)

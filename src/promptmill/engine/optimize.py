@@ -20,7 +20,11 @@ within a budget of model calls:
 4. The best candidate and the original are evaluated on the held-out cases.
 
 A candidate is never scored on the training cases it shows or quotes (its examples, the
-failures its improvement was written from): they would flatter it. Its ``gain`` is its
+failures its improvement was written from): they would flatter it. Its evaluation is a
+race against the best so far (as in F-Race): the cases the original passed come first,
+and it stops once winning every case left could not lift it past the best, so a
+hopeless candidate leaves its calls to the next one. The stop is exact: a candidate
+stopped early could not have won. Its ``gain`` is its
 score minus the original's on exactly the cases it was scored on, and the winner is the
 candidate with the largest positive net gain (the gain times those cases: cases won
 minus cases lost); a tie with the original goes to the original unless the candidate
@@ -88,6 +92,7 @@ MAX_EXAMPLES = 3
 MAX_QUOTED_FAILURES = 3
 # A proposal that asks the engine to write a prompt may take every planning attempt.
 WRITE_CALLS = PLAN_ATTEMPTS
+_EPSILON = 1e-9  # net gains are sums of scores; rounding must not stop a tie
 _REASONING = re.compile(
     r"step[- ]by[- ]step|<thinking>|\bthink\b|\breason(?:ing)?\b|\bexplain\b", re.IGNORECASE
 )
@@ -135,6 +140,32 @@ class _Scored:
 
     def on(self, indices: Sequence[int]) -> SplitScore:
         return split_score([self.results[i] for i in indices])
+
+
+class _Race:
+    """A candidate's bound while it is evaluated: can it still beat ``to_beat``?
+
+    Its net gain so far is its score minus the original's on the cases it was scored
+    on; every case not scored yet may add at most 1 (case scores are on 0..1) and the
+    original's score on it is already counted. So ``net + left`` bounds its final net
+    gain, and once that falls below ``to_beat`` (the best net gain so far, at least 0)
+    the rest of its evaluation cannot change the winner.
+    """
+
+    def __init__(self, original_scores: Sequence[float], to_beat: float) -> None:
+        self.net = -sum(original_scores)
+        self.left = len(original_scores)
+        self.to_beat = to_beat
+        self._lock = threading.Lock()  # net and left are read together, never half-updated
+
+    def record(self, result: CaseResult) -> None:
+        with self._lock:
+            self.net += case_score(result)
+            self.left -= 1
+
+    def lost(self) -> bool:
+        with self._lock:
+            return self.net + self.left < self.to_beat - _EPSILON
 
 
 @dataclass(frozen=True)
@@ -371,11 +402,15 @@ class _Run:
             return
         # The held-out evaluation of a new best is kept in reserve from the first proposal.
         reserve = 2 * len(self.held_out) * self.per_case
-        skipped = 0
+        skipped = hopeless = 0
         for proposal in self._proposals(original):
-            scored_cases = len(self._scored_cases(proposal.exposed))
-            if not scored_cases:
+            indices = self._scored_cases(proposal.exposed)
+            if not indices:
                 continue
+            if _Race([case_score(self.base.results[i]) for i in indices], self._best_net()).lost():
+                hopeless += 1  # even winning every case it would be scored on is too little
+                continue
+            scored_cases = len(indices)
             cost = proposal.max_calls + scored_cases * self.per_case
             if cost + reserve > self.counter.left:
                 skipped += 1
@@ -413,6 +448,11 @@ class _Run:
             f"the budget left no room for {skipped} more candidate(s)"
             if skipped
             else "every candidate was tried"
+        ) + (
+            f"; {hopeless} more could not have beaten the best on the cases they would be "
+            "scored on, so were not written"
+            if hopeless
+            else ""
         )
 
     def _proposals(self, original: PromptTemplate) -> Iterator[_Proposal]:
@@ -531,11 +571,17 @@ class _Run:
     ) -> _Scored:
         indices = self._scored_cases(exposed)
         before = self.counter.calls
-        scored = _Scored(template, self._evaluate(label, template, indices))
+        race = None
+        if kind != "original":
+            # Where it can lose first: the cases the original scored best on.
+            indices.sort(key=lambda i: -case_score(self.base.results[i]))
+            race = _Race([case_score(self.base.results[i]) for i in indices], self._best_net())
+        scored = _Scored(template, self._evaluate(label, template, indices, race))
         self.scored.append(scored)
         results = list(scored.results.values())
-        own = scored.on(indices)
-        baseline = own if kind == "original" else self.base.on(indices)
+        evaluated = [i for i in indices if i in scored.results]
+        own = scored.on(evaluated)
+        baseline = own if kind == "original" else self.base.on(evaluated)
         gain = (
             own.score - baseline.score
             if own.score is not None and baseline.score is not None
@@ -555,23 +601,35 @@ class _Run:
                 else None,
                 proposal_calls=proposal_calls,
                 evaluation_calls=self.counter.calls - before,
+                stopped_early=len(evaluated) < len(indices),
             )
         )
         self._progress(
             "evaluated",
             f"{label}: score {own.score:.3f} on {own.cases} training cases"
-            + (f" (original {baseline.score:.3f})" if kind != "original" else ""),
+            + (f" (original {baseline.score:.3f})" if kind != "original" else "")
+            + (
+                f", stopped: it could no longer beat the best after {own.cases} of {len(indices)}"
+                if len(evaluated) < len(indices)
+                else ""
+            ),
         )
         return scored
 
     def _evaluate(
-        self, label: str, template: PromptTemplate, indices: Sequence[int]
+        self,
+        label: str,
+        template: PromptTemplate,
+        indices: Sequence[int],
+        race: _Race | None = None,
     ) -> dict[int, CaseResult]:
         done = 0
         lock = threading.Lock()
 
         def on_result(result: CaseResult) -> None:
             nonlocal done
+            if race is not None:
+                race.record(result)
             with lock:
                 done += 1
                 count = done
@@ -582,8 +640,16 @@ class _Run:
             [self.cases[i] for i in indices],
             self.graders,
             on_result=on_result,
+            should_stop=race.lost if race is not None else None,
         )
         return {indices[r.case_index]: r for r in report.results}
+
+    def _best_net(self) -> float:
+        """The net gain a new candidate must beat: the best candidate's, or 0 (the original)."""
+        best = self.candidates[self._best()]
+        if best.kind == "original" or best.gain is None or best.train is None:
+            return 0.0
+        return best.gain * best.train.cases
 
     def _best(self) -> int:
         """The winning candidate's index: the largest positive net gain, ties to fewer tokens.

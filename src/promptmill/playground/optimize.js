@@ -126,6 +126,9 @@ function renderCandidates(result) {
     const name = element("th", { scope: "row" }, candidate.label);
     if (chosen) name.append(" ", element("span", { class: "badge ok" }, "best"));
     if (candidate.error) name.append(element("span", { class: "cell-error candidate-error" }, candidate.error));
+    if (candidate.stopped_early) {
+      name.append(" ", element("span", { class: "badge", title: "Winning every case left could not have made it the best" }, "stopped early"));
+    }
     const train = candidate.train;
     const original = candidate.original_train;
     body.append(
