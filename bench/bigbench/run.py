@@ -280,6 +280,7 @@ def _optimized_arm(
                     "train_score": c.train.score if c.train else None,
                     "cases": c.train.cases if c.train else 0,
                     "calls": c.proposal_calls + c.evaluation_calls,
+                    "stopped_early": c.stopped_early,
                     "error": c.error,
                 }
                 for c in result.candidates
