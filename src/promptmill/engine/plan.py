@@ -89,13 +89,13 @@ class PromptPlan(BaseModel):
 
         The fix-ups after planning (``answer_set``, ``machinery``, ``contradictions``,
         ``exemplar_copies``) each remove instruction lines a small planner invented; this
-        is their one way to.
+        is their one way to. Most plans lose no line, and then ``self`` is returned
+        uncopied: plans are never changed in place, only copied with an update.
         """
-        return self.model_copy(
-            update={
-                name: [line for line in getattr(self, name) if not drop(line)] for name in fields
-            }
-        )
+        kept = {name: [line for line in getattr(self, name) if not drop(line)] for name in fields}
+        if all(len(lines) == len(getattr(self, name)) for name, lines in kept.items()):
+            return self
+        return self.model_copy(update=kept)
 
     def text_fields(self) -> list[str]:
         """All model-written prose, for topic and safety checks."""
