@@ -10,6 +10,7 @@ repaired deterministically before a retry is ever needed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from promptmill.engine.language import FUNCTION_WORDS, words_of
@@ -206,6 +207,27 @@ def content_words(text: str) -> set[str]:
     most inflection, Russian and German included) minus common function words; Chinese,
     Japanese and Korean text gives its pairs of adjacent characters.
     """
+    words, pairs = _words_and_pairs(text)
+    # Each distinct word is looked up and cut once: a long prompt repeats most of its words.
+    return {w[:5] for w in set(words) - _NOT_CONTENT} | pairs
+
+
+def shares_content_word(stems: set[str], text: str) -> bool:
+    """Whether ``text`` has any of ``stems``: ``bool(stems & content_words(text))``, but
+    stopping at the first shared word.
+
+    A plan on the task's topic names it early (in its role or objective), so the topic
+    check reads a few words of the plan rather than every one.
+    """
+    words, pairs = _words_and_pairs(text)
+    if not stems.isdisjoint(pairs):
+        return True
+    return any(w[:5] in stems for w in words if w not in _NOT_CONTENT)
+
+
+def _words_and_pairs(text: str) -> tuple[Iterator[str], set[str]]:
+    """The lower-cased words of ``text``'s alphabetic scripts, one at a time, and the
+    character pairs of its dense-script runs (see ``content_words``)."""
     lowered = text.lower()
     if lowered.isascii():  # O(1), and most texts: no dense script to look for
         pairs: set[str] = set()
@@ -215,9 +237,7 @@ def content_words(text: str) -> set[str]:
         pairs = {run[i : i + 2] for run in dense for i in range(len(run) - 1)}
         spaced, word = _HIRAGANA.sub(" ", _DENSE_SCRIPT.sub(" ", lowered)), _WORD
     # finditer, not findall: a list of every word of a long prompt costs ten times its size.
-    words = map(re.Match.group, word.finditer(spaced))
-    stems = {w[:5] for w in words if w not in _NOT_CONTENT}
-    return stems | pairs
+    return map(re.Match.group, word.finditer(spaced)), pairs
 
 
 def strip_tags(text: str) -> str:

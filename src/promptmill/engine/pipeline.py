@@ -37,6 +37,7 @@ from promptmill.engine.checks import (
     content_words,
     mentions_injection,
     placeholders,
+    shares_content_word,
 )
 from promptmill.engine.choice import settle_choice, with_choice_examples
 from promptmill.engine.contradictions import without_contradictions
@@ -653,10 +654,12 @@ def _plan_problems(plan: PromptPlan, task: str, language: Language) -> list[str]
     problems = []
     plan_text = " ".join(plan.text_fields())
     task_words = content_words(task)
+    # The shared word first: found, it is usually among the plan's first words, and the
+    # plan's language is then not needed.
     if (
         task_words
+        and not shares_content_word(task_words, plan_text)
         and detect_language(plan_text) == language
-        and not task_words & content_words(plan_text)
     ):
         problems.append(_OFF_TOPIC)
     if mentions_injection(plan_text):
