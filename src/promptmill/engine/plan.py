@@ -284,6 +284,13 @@ def _placeholder_words(match: re.Match[str]) -> str:
     return match.group(1).replace("_", " ").lower()
 
 
+def _unwrapped(text: str) -> str:
+    """``text`` with each placeholder replaced by its words (``_placeholder_words``)."""
+    if "{{" not in text:  # most plan prose: a substring scan instead of the pattern
+        return text
+    return _PLACEHOLDER.sub(_placeholder_words, text)
+
+
 def clean_sentence(text: str) -> str:
     """Model- or user-written prose made safe for the renderer (see ``_clean_sentence``)."""
     return _clean_sentence(text)
@@ -291,8 +298,7 @@ def clean_sentence(text: str) -> str:
 
 def _clean_sentence(text: str) -> str:
     """Plan prose with tags neutralised, placeholders unwrapped, chatter sentences dropped."""
-    text = strip_tags(text)
-    text = _PLACEHOLDER.sub(_placeholder_words, text)
+    text = _unwrapped(strip_tags(text))
     text = text.replace("{", "(").replace("}", ")")
     sentences = _SENTENCE_BREAK.split(text.strip())
     kept = [s for s in sentences if s and not is_chatter(s)]
@@ -327,7 +333,7 @@ def parse_plan(raw: dict[str, Any], *, fixed_inputs: list[str] | None = None) ->
     inputs: list[PlanInput] = []
     seen: set[str] = set()
     for item in plan.inputs[:MAX_INPUTS]:
-        if fixed_inputs is None and not _ascii_letters(item.name):
+        if fixed_inputs is None and not _has_ascii_letter(item.name):
             raise ValueError(
                 f"the input name {item.name!r} has no ASCII letters: name every input in "
                 "English UPPER_SNAKE_CASE (translate or transliterate it)"
@@ -387,8 +393,7 @@ def clean_example_text(text: str) -> str:
     words (the renderer owns every tag); a ``{{`` or ``}}`` is spaced apart, which keeps
     nested JSON valid while no placeholder can form.
     """
-    text = strip_tags(text)
-    text = _PLACEHOLDER.sub(_placeholder_words, text)
+    text = _unwrapped(strip_tags(text))
     while "{{" in text or "}}" in text:
         text = text.replace("{{", "{ {").replace("}}", "} }")
     return text.strip()
@@ -484,8 +489,12 @@ def _ascii_fold(name: str) -> str:
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
 
 
-def _ascii_letters(name: str) -> str:
-    return "".join(c for c in _ascii_fold(name) if c.isalpha())
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _has_ascii_letter(name: str) -> bool:
+    """Whether ``name`` folded to ASCII (``_ascii_fold``) keeps a letter to name it by."""
+    return _ASCII_LETTER.search(_ascii_fold(name)) is not None
 
 
 def _strip_numbering(text: str) -> str:
