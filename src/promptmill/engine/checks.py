@@ -9,6 +9,7 @@ repaired deterministically before a retry is ever needed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -136,8 +137,13 @@ _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
 
+@functools.lru_cache(maxsize=1024)
 def to_variable_name(raw: str) -> str:
-    """Normalise any label to ``UPPER_SNAKE_CASE`` (``"customer name"`` -> ``CUSTOMER_NAME``)."""
+    """Normalise any label to ``UPPER_SNAKE_CASE`` (``"customer name"`` -> ``CUSTOMER_NAME``).
+
+    Cached: a request names the same few inputs and output fields again and again (each
+    plan check of output-like inputs converts every output field's name).
+    """
     spaced = _CAMEL_HUMP.sub(r"\1_\2", raw.strip())
     name = _NOT_ALNUM.sub("_", spaced).strip("_").upper()
     if not name:

@@ -88,6 +88,8 @@ _MATERIAL = (
     r"|guidelines|notes|transcript|report"
 )
 _MATERIAL_WORD = re.compile(rf"^(?:{_MATERIAL})$", re.IGNORECASE)
+_ANY_MATERIAL_WORD = re.compile(_MATERIAL, re.IGNORECASE)
+"""Where every ``_GIVEN_MATERIAL`` phrase ends: a task without one (most) names none."""
 _PHRASE = rf"((?:[a-z][\w-]*\s+){{0,3}}(?:{_MATERIAL}))"
 _NOT_FOLLOWED_BY_OF = r"(?!\s+(?:of|on|about)\b)"  # "from the context of the sentence"
 # "from the product documentation", "only from our FAQ", "the handbook excerpt we
@@ -182,6 +184,8 @@ def given_materials(task: str) -> list[Material]:
     """The materials ``task`` says its assistant works from, each once (the longest
     wording of it), in order."""
     found: list[Material] = []
+    if not _ANY_MATERIAL_WORD.search(task):
+        return found
     for pattern in _GIVEN_MATERIAL:
         for match in pattern.finditer(task):
             words = match.group(1).lower().split()
