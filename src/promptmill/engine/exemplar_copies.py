@@ -42,6 +42,8 @@ def without_exemplar_copies(plan: PromptPlan, source: str) -> PromptPlan:
         return plan
 
     def copied(text: str, words: int = 1) -> bool:
+        if words == 1:  # one shared word is enough: no set of the text's words to build
+            return not foreign.isdisjoint(_WORD.findall(text.casefold()))
         return len(_words(text) & foreign) >= words
 
     plan = plan.without_lines(copied)

@@ -508,6 +508,8 @@ def _clean_role(role: str) -> str:
 
 
 def _dedupe(items: list[str]) -> list[str]:
+    if len(items) < 2:  # most prose is one sentence: nothing to compare
+        return list(items)
     seen: set[str] = set()
     unique = []
     for item in items:
