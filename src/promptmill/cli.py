@@ -126,7 +126,7 @@ def serve(host: str, port: int, backend: str | None, log_level: str, workers: in
         from promptmill.config import Settings
         from promptmill.store import Store
     from promptmill.errors import ConfigurationError, PromptmillError
-    from promptmill.startup import build_engine
+    from promptmill.startup import build_engine, freeze_startup_heap
 
     try:
         settings = Settings.load(**({"backend": backend} if backend else {}))
@@ -184,6 +184,7 @@ def serve(host: str, port: int, backend: str | None, log_level: str, workers: in
         server = uvicorn.Server(
             uvicorn.Config(app, log_level=log_level, **uvicorn_options(settings))
         )
+        freeze_startup_heap()
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:

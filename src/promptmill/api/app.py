@@ -52,7 +52,7 @@ from promptmill.api.request_limits import RequestBodyGuard
 from promptmill.api.state import AppState
 from promptmill.api.streaming import finish_streams
 from promptmill.config import Settings
-from promptmill.startup import build_engine, warm_up_in_background
+from promptmill.startup import build_engine, freeze_startup_heap, warm_up_in_background
 
 if TYPE_CHECKING:
     from promptmill.backends.base import ChatBackend
@@ -176,9 +176,12 @@ def app_from_environment() -> FastAPI:
 
     ``promptmill serve --workers N`` starts N processes that import this by name, so
     each builds its own engine, store connections and evaluation threads in its
-    lifespan; what they share lives in the database (or Redis), not in memory.
+    lifespan; what they share lives in the database (or Redis), not in memory. What
+    the process holds by then (modules, the app) is frozen (``freeze_startup_heap``).
     """
-    return create_app(Settings.load())
+    app = create_app(Settings.load())
+    freeze_startup_heap()
+    return app
 
 
 def _include_playground(app: FastAPI) -> None:
