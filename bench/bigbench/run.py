@@ -37,6 +37,8 @@ QUICK_TASKS = ("snarks", "hyperbaton")
 # loaded 2-core CI box can take minutes, so it gets this long and then counts as failed.
 QUICK_WRITE_SECONDS = 120.0
 VARIABLE = "QUESTION"
+# What only the optimized arm depends on (``previous_arms``).
+OPTIMIZER_SETTINGS = ("train", "budget")
 
 
 def bare_prompt(task: Task) -> str:
@@ -374,6 +376,7 @@ def overall(results: list[dict[str, Any]]) -> dict[str, Any]:
                 r["task"]
                 for r in results
                 if r["accuracy"][arm] is not None
+                and r["accuracy"]["bare"] is not None
                 and r["accuracy"][arm] < 0.9 * r["accuracy"]["bare"]
             ]
             for arm in ARMS[1:]
@@ -530,15 +533,28 @@ def previous_arms(path: Path, signature: dict[str, Any]) -> dict[str, dict[str, 
 
     A full run takes hours on a small machine, so it is run in pieces (``--tasks``,
     ``--arms``); each piece adds to what the earlier ones wrote. Results taken under a
-    different configuration (sample sizes, seed, budget, cap, model) are never mixed in.
+    different configuration (sample sizes, seed, budget, cap, model) are never mixed in,
+    except that the optimizer's own settings (``OPTIMIZER_SETTINGS``) bind only the
+    optimized arm: the bare and generated arms answer the same evaluation items whatever
+    the training sample and budget, so an optimizer run at other sizes is still compared
+    with them.
     """
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    if any(data.get(key) != value for key, value in signature.items()):
+
+    def same(keys: Any) -> bool:
+        return all(data.get(key) == signature[key] for key in keys)
+
+    if not same(key for key in signature if key not in OPTIMIZER_SETTINGS):
         return {}
+    optimizer_same = same(key for key in OPTIMIZER_SETTINGS if key in signature)
     return {
-        task["task"]: {arm: result for arm, result in task["arms"].items() if "code" in result}
+        task["task"]: {
+            arm: result
+            for arm, result in task["arms"].items()
+            if "code" in result and (arm != "optimized" or optimizer_same)
+        }
         for task in data.get("tasks", [])
     }
 

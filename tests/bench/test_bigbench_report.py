@@ -57,6 +57,21 @@ def test_earlier_pieces_are_reused_only_under_the_same_configuration(tmp_path: P
     assert previous_arms(tmp_path / "absent.json", {"items": 10}) == {}
 
 
+def test_the_optimizers_settings_bind_only_the_optimized_arm(tmp_path: Path) -> None:
+    # An optimizer run with another training sample or budget is still compared with the
+    # bare and generated arms, which answer the same items; an earlier optimized arm
+    # trained otherwise is not reused.
+    path = tmp_path / "bigbench.json"
+    ran = {"rows": [], "code": "abc123"}
+    arms = {"bare": ran, "generated": ran, "optimized": ran}
+    tasks = [{"task": "snarks", "arms": arms}]
+    path.write_text(json.dumps({"items": 10, "seed": 0, "train": 6, "budget": 18, "tasks": tasks}))
+    other = {"items": 10, "seed": 0, "train": 12, "budget": 36}
+    assert previous_arms(path, other) == {"snarks": {"bare": ran, "generated": ran}}
+    assert previous_arms(path, {**other, "train": 6, "budget": 18}) == {"snarks": arms}
+    assert previous_arms(path, {**other, "items": 20}) == {}
+
+
 class _Backend:
     def chat(self, request: ChatRequest) -> ChatReply:
         return ChatReply(text="(B)</answer>", input_tokens=1, output_tokens=1)
