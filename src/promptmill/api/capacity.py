@@ -18,10 +18,7 @@ need no lock.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -49,8 +46,7 @@ class ModelCalls:
     def __init__(self, limit: int = DEFAULT_MAX_INFLIGHT_MODEL_CALLS) -> None:
         self.limit = limit
         self.in_flight = 0
-        # Admission keeps the calls to ``limit``, so a thread is always free for one.
-        self.threads = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="promptmill-model")
+        self.threads = CapacityLimiter(limit)
 
     def admit(self) -> None:
         """Take a slot, or raise ``OverloadedError`` (529, ``retry-after``) when all are taken."""
@@ -66,31 +62,8 @@ class ModelCalls:
         self.in_flight -= 1
 
     async def run(self, function: Callable[[], T]) -> T:
-        """Run an admitted call's blocking ``function`` in the model pool.
-
-        Through asyncio's ``run_in_executor`` rather than ``anyio.to_thread.run_sync``,
-        whose bookkeeping per call (a cancel scope, task lookups, a limiter) was 7% of
-        the event loop's time at 16 clients (py-spy, bench/overhead), and the event loop
-        is what bounds one process's throughput. What anyio gave is kept: the caller's
-        context variables reach the thread, and a caller cancelled meanwhile (a
-        shutdown) waits for its thread to finish before it is cancelled, so the slot
-        its caller releases is really free.
-        """
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self.threads, contextvars.copy_context().run, function)
-        cancelled = False
-        while True:
-            try:
-                result = await asyncio.shield(call)
-            except asyncio.CancelledError:
-                if call.done():
-                    raise
-                cancelled = True
-            else:
-                break
-        if cancelled:
-            raise asyncio.CancelledError
-        return result
+        """Run an admitted call's blocking ``function`` in the model pool."""
+        return await anyio.to_thread.run_sync(function, limiter=self.threads)
 
 
 class BodyBudget:
