@@ -20,16 +20,18 @@ within a budget of model calls:
 4. The best candidate and the original are evaluated on the held-out cases.
 
 A candidate is never scored on the training cases it shows or quotes (its examples, the
-failures its improvement was written from): they would flatter it. Its evaluation is a
-race against the best so far (as in F-Race): the cases the original passed come first,
-and it stops once winning every case left could not lift it past the best, so a
-hopeless candidate leaves its calls to the next one. The stop is exact: a candidate
-stopped early could not have won. Its ``gain`` is its
+failures its improvement was written from): they would flatter it. Its ``gain`` is its
 score minus the original's on exactly the cases it was scored on, and the winner is the
 candidate with the largest positive net gain (the gain times those cases: cases won
 minus cases lost); a tie with the original goes to the original unless the candidate
 needs fewer input tokens. So the result never scores below the original on the
 training cases.
+
+A candidate's evaluation is a race against the best so far (as in F-Race): the cases
+the original passed come first, and it stops once winning every case left could not
+lift it past the best, so a hopeless candidate leaves its calls to the next one; one
+that could not win even on every case is not written at all. The stop is exact: a
+candidate stopped early could not have won.
 
 Every model call (proposals, evaluations, rubric judges) goes through one counter. A
 candidate is proposed only if its worst-case cost, plus the held-out evaluation kept in
