@@ -129,10 +129,7 @@ def keep_named_answers(plan: PromptPlan, task: str) -> PromptPlan:
     plan = plan.without_lines(foreign)
     if not answers:
         return plan
-    examples = [e for e in plan.examples if folded(e.output) in answers]
-    if len(examples) == len(plan.examples):
-        return plan  # every example answers with a named label: no copy needed
-    return plan.model_copy(update={"examples": examples})
+    return plan.changed(examples=[e for e in plan.examples if folded(e.output) in answers])
 
 
 def _label_list(text: str) -> frozenset[str]:

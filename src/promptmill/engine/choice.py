@@ -84,10 +84,7 @@ def with_choice_examples(plan: PromptPlan) -> PromptPlan:
     """
     if plan.task_kind != CHOICE_KIND:
         return plan
-    kept = [e for e in plan.examples if _names_one_of_its_options(e)]
-    if len(kept) == len(plan.examples):
-        return plan  # every example names an option: no copy needed
-    return plan.model_copy(update={"examples": kept})
+    return plan.changed(examples=[e for e in plan.examples if _names_one_of_its_options(e)])
 
 
 def _names_one_of_its_options(example: PlanExample) -> bool:

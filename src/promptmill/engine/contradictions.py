@@ -57,10 +57,9 @@ def without_contradictions(plan: PromptPlan, task: str) -> PromptPlan:
         return False
 
     plan = plan.without_lines(refuses_unformatted, fields=("constraints", "edge_cases"))
-    examples = [e for e in plan.examples if not _refuses_an_answer(e, plan.examples)]
-    if len(examples) == len(plan.examples):
-        return plan  # no example dropped: the plan needs no copy
-    return plan.model_copy(update={"examples": examples})
+    return plan.changed(
+        examples=[e for e in plan.examples if not _refuses_an_answer(e, plan.examples)]
+    )
 
 
 def _refuses_an_answer(example: PlanExample, examples: list[PlanExample]) -> bool:

@@ -47,15 +47,8 @@ def without_exemplar_copies(plan: PromptPlan, source: str) -> PromptPlan:
         return len(_words(text) & foreign) >= words
 
     plan = plan.without_lines(copied)
-    fields = [f for f in plan.output_fields if not copied(f"{f.name} {f.description}")]
-    examples = [e for e in plan.examples if not copied(f"{e.input} {e.output}", 2)]
-    context = "" if copied(plan.context) else plan.context
-    if (
-        len(fields) == len(plan.output_fields)
-        and len(examples) == len(plan.examples)
-        and context == plan.context
-    ):
-        return plan  # nothing copied: no need to copy the plan either
-    return plan.model_copy(
-        update={"output_fields": fields, "examples": examples, "context": context}
+    return plan.changed(
+        output_fields=[f for f in plan.output_fields if not copied(f"{f.name} {f.description}")],
+        examples=[e for e in plan.examples if not copied(f"{e.input} {e.output}", 2)],
+        context="" if copied(plan.context) else plan.context,
     )

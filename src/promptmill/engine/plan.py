@@ -89,13 +89,21 @@ class PromptPlan(BaseModel):
 
         The fix-ups after planning (``answer_set``, ``machinery``, ``contradictions``,
         ``exemplar_copies``) each remove instruction lines a small planner invented; this
-        is their one way to. Most plans lose no line, and then ``self`` is returned
-        uncopied: plans are never changed in place, only copied with an update.
+        is their one way to. Most plans lose no line (``changed``).
         """
-        kept = {name: [line for line in getattr(self, name) if not drop(line)] for name in fields}
-        if all(len(lines) == len(getattr(self, name)) for name, lines in kept.items()):
+        return self.changed(
+            **{name: [line for line in getattr(self, name) if not drop(line)] for name in fields}
+        )
+
+    def changed(self, **update: Any) -> PromptPlan:
+        """A copy with ``update``, or ``self`` when every field already has that value.
+
+        The fix-ups after planning mostly change nothing; returning ``self`` then spares
+        a pydantic copy per fix-up and request (plans are never changed in place).
+        """
+        if all(getattr(self, name) == value for name, value in update.items()):
             return self
-        return self.model_copy(update=kept)
+        return self.model_copy(update=update)
 
     def text_fields(self) -> list[str]:
         """All model-written prose, for topic and safety checks."""
