@@ -409,7 +409,7 @@ class _Run:
             indices = self._scored_cases(proposal.exposed)
             if not indices:
                 continue
-            if _Race([case_score(self.base.results[i]) for i in indices], self._best_net()).lost():
+            if self._race(indices).lost():
                 hopeless += 1  # even winning every case it would be scored on is too little
                 continue
             scored_cases = len(indices)
@@ -577,7 +577,7 @@ class _Run:
         if kind != "original":
             # Where it can lose first: the cases the original scored best on.
             indices.sort(key=lambda i: -case_score(self.base.results[i]))
-            race = _Race([case_score(self.base.results[i]) for i in indices], self._best_net())
+            race = self._race(indices)
         scored = _Scored(template, self._evaluate(label, template, indices, race))
         self.scored.append(scored)
         results = list(scored.results.values())
@@ -645,6 +645,10 @@ class _Run:
             should_stop=race.lost if race is not None else None,
         )
         return {indices[r.case_index]: r for r in report.results}
+
+    def _race(self, indices: Sequence[int]) -> _Race:
+        """A new candidate's race on ``indices`` against the best so far."""
+        return _Race([case_score(self.base.results[i]) for i in indices], self._best_net())
 
     def _best_net(self) -> float:
         """The net gain a new candidate must beat: the best candidate's, or 0 (the original)."""
